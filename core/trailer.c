@@ -1,0 +1,138 @@
+/*
+ * Slot trailer reading (layout in include/airlock/trailer.h). Pure reads
+ * through the source callback; never writes, never trusts a field it has
+ * not classified as set, erased or bad.
+ */
+#include "airlock/trailer.h"
+
+#include <string.h>
+
+static const uint8_t classic_magic[AIRLOCK_TRAILER_MAGIC_SIZE] = {
+    0x77, 0xc2, 0x95, 0xf3, 0x60, 0xd2, 0xef, 0x7f,
+    0x35, 0x52, 0x50, 0x0f, 0x2c, 0xb6, 0x79, 0x80,
+};
+
+static const uint8_t alt_magic_tail[AIRLOCK_TRAILER_MAGIC_SIZE - 2] = {
+    0x2d, 0xe1, 0x5d, 0x29, 0x41, 0x0b, 0x8d, 0x77, 0x67, 0x9c, 0x11, 0x0f, 0x1f, 0x8a,
+};
+
+static uint32_t align_up(uint32_t v, uint32_t a)
+{
+    return (v + a - 1u) / a * a;
+}
+
+static bool valid_max_align(uint32_t a)
+{
+    return a == 8u || a == 16u || a == 32u;
+}
+
+void airlock_trailer_magic(uint32_t max_align, uint8_t out[AIRLOCK_TRAILER_MAGIC_SIZE])
+{
+    if (max_align == AIRLOCK_TRAILER_DEFAULT_MAX_ALIGN) {
+        memcpy(out, classic_magic, sizeof(classic_magic));
+        return;
+    }
+    out[0] = (uint8_t)max_align;
+    out[1] = (uint8_t)(max_align >> 8);
+    memcpy(out + 2, alt_magic_tail, sizeof(alt_magic_tail));
+}
+
+int airlock_trailer_layout(uint32_t slot_size, uint32_t max_align, airlock_trailer_layout_t *lay)
+{
+    if (!valid_max_align(max_align)) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    uint32_t magic_area = align_up(AIRLOCK_TRAILER_MAGIC_SIZE, max_align);
+    if (slot_size < magic_area + 4u * max_align) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    lay->magic = slot_size - AIRLOCK_TRAILER_MAGIC_SIZE;
+    lay->image_ok = slot_size - magic_area - max_align;
+    lay->copy_done = lay->image_ok - max_align;
+    lay->swap_info = lay->copy_done - max_align;
+    lay->swap_size = lay->swap_info - max_align;
+    return 0;
+}
+
+uint32_t airlock_trailer_size(uint32_t align, uint32_t max_align, uint32_t max_sectors,
+                              bool overwrite_only)
+{
+    uint32_t magic_area = align_up(AIRLOCK_TRAILER_MAGIC_SIZE, max_align);
+    if (overwrite_only) {
+        return max_align * 2u + magic_area;
+    }
+    return max_sectors * 3u * align + max_align * 4u + magic_area;
+}
+
+static uint8_t flag_state(uint8_t v, uint8_t erased)
+{
+    if (v == erased) {
+        return AIRLOCK_FIELD_UNSET;
+    }
+    return v == 0x01 ? AIRLOCK_FIELD_SET : AIRLOCK_FIELD_BAD;
+}
+
+static bool all_erased(const uint8_t *p, uint32_t n, uint8_t erased)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (p[i] != erased) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int airlock_trailer_read(const airlock_source_t *slot, uint32_t max_align, uint8_t erased,
+                         airlock_trailer_t *t)
+{
+    uint8_t m[AIRLOCK_TRAILER_MAGIC_SIZE];
+    uint8_t want[AIRLOCK_TRAILER_MAGIC_SIZE];
+    uint8_t b[4];
+    airlock_trailer_layout_t lay;
+    if (!slot || !slot->read || !t || slot->size < AIRLOCK_TRAILER_MAGIC_SIZE) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    memset(t, 0, sizeof(*t));
+    if (slot->read(slot->ctx, slot->size - AIRLOCK_TRAILER_MAGIC_SIZE, m, sizeof(m)) != 0) {
+        return AIRLOCK_ERR_IO;
+    }
+    if (max_align == 0) {
+        uint32_t enc = (uint32_t)m[0] | ((uint32_t)m[1] << 8);
+        max_align = AIRLOCK_TRAILER_DEFAULT_MAX_ALIGN;
+        if (memcmp(m + 2, alt_magic_tail, sizeof(alt_magic_tail)) == 0 &&
+            valid_max_align(enc)) {
+            max_align = enc;
+        }
+    }
+    int rc = airlock_trailer_layout(slot->size, max_align, &lay);
+    if (rc) {
+        return rc;
+    }
+    t->max_align = max_align;
+    airlock_trailer_magic(max_align, want);
+    if (memcmp(m, want, sizeof(m)) == 0) {
+        t->magic = AIRLOCK_FIELD_SET;
+    } else {
+        t->magic = all_erased(m, sizeof(m), erased) ? AIRLOCK_FIELD_UNSET : AIRLOCK_FIELD_BAD;
+    }
+    const uint32_t offs[3] = {lay.image_ok, lay.copy_done, lay.swap_info};
+    uint8_t v[3];
+    for (int i = 0; i < 3; i++) {
+        if (slot->read(slot->ctx, offs[i], &v[i], 1) != 0) {
+            return AIRLOCK_ERR_IO;
+        }
+    }
+    t->image_ok = flag_state(v[0], erased);
+    t->copy_done = flag_state(v[1], erased);
+    if (v[2] != erased) {
+        t->swap_type = (uint8_t)(v[2] & 0x0fu);
+        t->image_num = (uint8_t)(v[2] >> 4);
+    }
+    if (slot->read(slot->ctx, lay.swap_size, b, sizeof(b)) != 0) {
+        return AIRLOCK_ERR_IO;
+    }
+    t->swap_size_set = !all_erased(b, sizeof(b), erased);
+    t->swap_size = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
+                   ((uint32_t)b[3] << 24);
+    return 0;
+}

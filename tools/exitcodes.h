@@ -1,0 +1,25 @@
+/*
+ * Exit codes of the airlock CLI, one per error class (documented in
+ * docs/cli.md). Scripts rely on these values: never renumber.
+ */
+#ifndef AIRLOCK_TOOLS_EXITCODES_H
+#define AIRLOCK_TOOLS_EXITCODES_H
+
+enum airlock_exit {
+    EXIT_OK_ = 0,
+    EXIT_USAGE = 2,       /* bad option, missing or invalid argument */
+    EXIT_IO = 3,          /* a file cannot be read or written */
+    EXIT_KEY = 4,         /* key cannot be loaded, wrong type, public-only for signing */
+    EXIT_MALFORMED = 5,   /* image structure: magic, header size, bounds, TLV layout */
+    EXIT_HASH = 6,        /* hash TLV missing or digest mismatch */
+    EXIT_SIGNATURE = 7,   /* no signature, or no signature verifies */
+    EXIT_UNTRUSTED = 8,   /* signed by a key not trusted / key type mismatch */
+    EXIT_UNSUPPORTED = 9, /* algorithm or flag not supported */
+    EXIT_TOO_BIG = 10,    /* image (+ trailer) does not fit the slot */
+    EXIT_INTERNAL = 11,   /* crypto library or internal failure */
+};
+
+/* Exit code for a library error (enum airlock_err). */
+int airlock_exit_for_err(int err);
+
+#endif
