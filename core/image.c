@@ -735,11 +735,7 @@ int airlock_image_verify(const airlock_source_t *src, const airlock_image_t *img
             usable = usable || airlock_key_allows_hash(cfg->keys[k].type, res->hash_alg);
         }
         if (!usable) {
-            rc = fail(det, AIRLOCK_ERR_KEY_MISMATCH, "hash type", hash_tlv.off);
-            if (det) {
-                det->tlv_type = hash_tlv.type;
-            }
-            return rc;
+            return fail_tlv(det, AIRLOCK_ERR_KEY_MISMATCH, "hash type", &hash_tlv);
         }
     }
 

@@ -7,9 +7,10 @@ chain below it and that chain's total. Indirect calls (function pointers, e.g.
 the crypto port) and calls into libc/libgcc count as 0 and are flagged, as is
 recursion. Report only: it never fails a build.
 
-usage: stack-report.py [--roots-from DIR]... [--top N] DIR...
+usage: stack-report.py [--roots-from DIR]... [--static] [--top N] DIR...
   --roots-from DIR  report the global functions defined in DIR's .ci files
                     (repeatable; default: every global function found)
+  --static          with --roots-from, report file-static functions too
 """
 import argparse
 import os
@@ -69,7 +70,7 @@ def analyse(frames, edges):
         for c in sorted(edges.get(t, ())):
             tot, chain, fl = visit(c, stack)
             flags |= fl
-            if tot > best or not best_chain and c in frames:
+            if tot > best or (not best_chain and chain):
                 best, best_chain = tot, chain
         stack.discard(t)
         res = (own + best, [t] + best_chain, flags)
@@ -87,6 +88,7 @@ def short(t, frames):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--roots-from", action="append", default=[])
+    ap.add_argument("--static", action="store_true")
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("dirs", nargs="+")
     a = ap.parse_args()
@@ -94,7 +96,7 @@ def main():
     frames, edges = load(a.dirs)
     if a.roots_from:
         rf, _ = load(a.roots_from)
-        roots = [t for t in rf if ":" not in t]
+        roots = [t for t in rf if a.static or ":" not in t]
     else:
         roots = [t for t in frames if ":" not in t]
     visit = analyse(frames, edges)
@@ -112,7 +114,7 @@ def main():
             notes.append("RECURSION")
         if any(f.startswith("dynamic:") for f in flags):
             notes.append("DYNAMIC frame")
-        ext = sorted(f[7:] for f in flags if f.startswith("extern:"))
+        ext = sorted({f[7:].rsplit("/", 1)[-1] for f in flags if f.startswith("extern:")})
         if ext:
             notes.append("+" + ",".join(ext[:4]) + (",..." if len(ext) > 4 else ""))
         path = " > ".join(short(t, frames) for t in chain[1:6])

@@ -19,37 +19,16 @@
 #include "airlock/image.h"
 #include "util.h"
 
-static const struct {
-    int type;
-    const char *name;
-} key_names[] = {
-    {AIRLOCK_KEY_ECDSA_P256, "ecdsa-p256"}, {AIRLOCK_KEY_ECDSA_P384, "ecdsa-p384"},
-    {AIRLOCK_KEY_RSA_2048, "rsa-2048"},     {AIRLOCK_KEY_RSA_3072, "rsa-3072"},
-    {AIRLOCK_KEY_ED25519, "ed25519"},
-};
-
 int cli_key_type_from_name(const char *name)
 {
-    size_t i;
+    int t;
 
-    for (i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++) {
-        if (strcmp(name, key_names[i].name) == 0) {
-            return key_names[i].type;
+    for (t = AIRLOCK_KEY_ECDSA_P256; t <= AIRLOCK_KEY_ED25519; t++) {
+        if (strcmp(name, airlock_key_type_name(t)) == 0) {
+            return t;
         }
     }
     return AIRLOCK_KEY_NONE;
-}
-
-const char *cli_key_type_str(int type)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++) {
-        if (key_names[i].type == type) {
-            return key_names[i].name;
-        }
-    }
-    return "none";
 }
 
 /* First queued OpenSSL error as text, and clear the queue. */
@@ -299,7 +278,7 @@ int cli_key_generate(int type, cli_key_t *key)
     if (!ok) {
         cli_key_free(key);
         return cli_fail(EXIT_INTERNAL, "OpenSSL could not generate a %s key: %s",
-                        cli_key_type_str(type), ossl_reason());
+                        airlock_key_type_name(type), ossl_reason());
     }
     key->type = type;
     key->is_private = true;
@@ -405,7 +384,7 @@ int cli_key_sign(const cli_key_t *key, int hash_alg, const uint8_t *digest, size
     if (!ok) {
         free(buf);
         return cli_fail(EXIT_INTERNAL, "OpenSSL could not sign with the %s key: %s",
-                        cli_key_type_str(key->type), ossl_reason());
+                        airlock_key_type_name(key->type), ossl_reason());
     }
     *sig = buf;
     *sig_len = len;

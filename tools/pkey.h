@@ -27,11 +27,11 @@ typedef struct cli_key {
     size_t der_len;
 } cli_key_t;
 
-/* Key type from its CLI name ("ecdsa-p256", ...); AIRLOCK_KEY_NONE if unknown. */
+/*
+ * Key type from its CLI name ("ecdsa-p256", ... as airlock_key_type_name
+ * spells them); AIRLOCK_KEY_NONE if unknown.
+ */
 int cli_key_type_from_name(const char *name);
-
-/* CLI name of a key type ("ecdsa-p256"), "none" if unknown. */
-const char *cli_key_type_str(int type);
 
 /*
  * Load path (PEM or DER; private key, SubjectPublicKeyInfo or PKCS#1 RSA

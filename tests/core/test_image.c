@@ -134,7 +134,7 @@ static int verify(struct img *im, const airlock_pubkey_t *keys, size_t nkeys,
     if (rc) {
         return rc;
     }
-    airlock_verify_cfg_t cfg = {airlock_crypto_openssl(), keys, nkeys, NULL, 0};
+    airlock_verify_cfg_t cfg = {&airlock_crypto_openssl, keys, nkeys, NULL, 0};
     return airlock_image_verify(&s, &img, &cfg, res, det);
 }
 
@@ -462,7 +462,7 @@ static void test_read_error(void **state)
     m.fail_at = -1;
     assert_int_equal(airlock_image_parse(&s, &img, &det), 0);
     m.fail_at = 200;
-    airlock_verify_cfg_t cfg = {airlock_crypto_openssl(), NULL, 0, NULL, 0};
+    airlock_verify_cfg_t cfg = {&airlock_crypto_openssl, NULL, 0, NULL, 0};
     assert_int_equal(airlock_image_verify(&s, &img, &cfg, &res, &det), AIRLOCK_ERR_IO);
     assert_false(res.hash_ok);
 }

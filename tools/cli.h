@@ -1,0 +1,27 @@
+/*
+ * The airlock CLI's subcommands. Each is int cmd_NAME(int argc, char **argv)
+ * (argv[0] is the subcommand name) returning an exit code from exitcodes.h.
+ * Adding a subcommand is one X() line here plus its .c file in CMakeLists.txt.
+ */
+#ifndef AIRLOCK_TOOLS_CLI_H
+#define AIRLOCK_TOOLS_CLI_H
+
+/* X(name, one-line summary), in the order `airlock --help` lists them. */
+#define CLI_COMMANDS(X)                                                                           \
+    X(keygen, "generate a signing key (PKCS#8 PEM)")                                              \
+    X(getpub, "print a public key (C array, PEM, raw DER) or its KEYHASH")                        \
+    X(sign, "make a signed MCUboot-format image (imgtool sign options)")                          \
+    X(verify, "check an image's hash and signature against trusted keys")                        \
+    X(dump, "show an image's header, TLVs, hash, signer and trailer")
+
+#define CLI_DECLARE_(name, summary) int cmd_##name(int argc, char **argv);
+CLI_COMMANDS(CLI_DECLARE_)
+#undef CLI_DECLARE_
+
+/*
+ * Report a getopt_long failure (c is '?' or ':') for argv, with a pointer to
+ * `airlock CMD --help`. Returns EXIT_USAGE.
+ */
+int cli_bad_option(int c, char **argv);
+
+#endif
