@@ -19,7 +19,9 @@ set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
 set(AIRLOCK_CPU_FLAGS "-mcpu=cortex-m3 -mthumb -mfloat-abi=soft")
 set(CMAKE_C_FLAGS_INIT
     "${AIRLOCK_CPU_FLAGS} -ffreestanding -ffunction-sections -fdata-sections -fstack-usage")
-set(CMAKE_C_FLAGS_MINSIZEREL_INIT "-Os")
+# -Os without -DNDEBUG: an assert() in device code must show up (as
+# __assert_func) in scripts/check-freestanding.sh, not vanish in this build only.
+set(CMAKE_C_FLAGS_MINSIZEREL "-Os" CACHE STRING "Flags for MinSizeRel builds")
 set(CMAKE_EXE_LINKER_FLAGS_INIT "${AIRLOCK_CPU_FLAGS} -Wl,--gc-sections")
 if(NOT CMAKE_BUILD_TYPE)
   set(CMAKE_BUILD_TYPE MinSizeRel CACHE STRING "Build type")

@@ -15,6 +15,8 @@
  *   md                        PSS's MGF1 looks its hash up through md
  *   platform_util, constant_time   used by all of the above
  *   memory_buffer_alloc, platform  optional: a static heap instead of calloc
+ * (asn1write must also be built: mbedTLS's check_config.h requires it with
+ * ECDSA_C, though nothing on the verify path calls it.)
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -217,8 +219,7 @@ out:
 }
 
 /* Read one strict, non-negative DER INTEGER; *v / *v_len get its magnitude. */
-static int read_uint(unsigned char **p, const unsigned char *end, const uint8_t **v,
-                     size_t *v_len)
+static int read_uint(unsigned char **p, const unsigned char *end, const uint8_t **v, size_t *v_len)
 {
     size_t len;
 
@@ -236,8 +237,8 @@ static int read_uint(unsigned char **p, const unsigned char *end, const uint8_t 
 }
 
 /* PKCS#1 RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */
-static int parse_rsa_pubkey(const uint8_t *key, size_t key_len, const uint8_t **n,
-                            size_t *n_len, const uint8_t **e, size_t *e_len)
+static int parse_rsa_pubkey(const uint8_t *key, size_t key_len, const uint8_t **n, size_t *n_len,
+                            const uint8_t **e, size_t *e_len)
 {
     unsigned char *p = (unsigned char *)key;
     const unsigned char *end = key + key_len;
@@ -271,9 +272,8 @@ static size_t bit_length(const uint8_t *v, size_t len)
 }
 
 /* RSASSA-PSS with SHA-256, MGF1-SHA-256, salt length 32. */
-static int verify_rsa_pss(int key_type, const uint8_t *key, size_t key_len,
-                          const uint8_t *digest, size_t digest_len, const uint8_t *sig,
-                          size_t sig_len)
+static int verify_rsa_pss(int key_type, const uint8_t *key, size_t key_len, const uint8_t *digest,
+                          size_t digest_len, const uint8_t *sig, size_t sig_len)
 {
     size_t want_bits = key_type == AIRLOCK_KEY_RSA_2048 ? 2048 : 3072;
     mbedtls_rsa_context rsa;
@@ -307,9 +307,9 @@ static int verify_rsa_pss(int key_type, const uint8_t *key, size_t key_len,
         ret = AIRLOCK_ERR_BAD_SIGNATURE;
         goto out;
     }
-    ret = mbedtls_rsa_rsassa_pss_verify_ext(&rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC,
-                                            MBEDTLS_MD_SHA256, (unsigned int)digest_len, digest,
-                                            MBEDTLS_MD_SHA256, (int)digest_len, sig);
+    ret = mbedtls_rsa_rsassa_pss_verify_ext(&rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC, MBEDTLS_MD_SHA256,
+                                            (unsigned int)digest_len, digest, MBEDTLS_MD_SHA256,
+                                            (int)digest_len, sig);
     ret = ret == 0 ? 0 : map_err(ret, AIRLOCK_ERR_BAD_SIGNATURE);
 out:
     mbedtls_rsa_free(&rsa);
@@ -331,9 +331,8 @@ static int verify(void *ctx, int key_type, const uint8_t *key, size_t key_len, i
     default: /* including AIRLOCK_KEY_ED25519: mbedTLS 2.28 has none */
         return AIRLOCK_ERR_UNSUPPORTED;
     }
-    if (want_len == 0 ||
-        ((key_type == AIRLOCK_KEY_RSA_2048 || key_type == AIRLOCK_KEY_RSA_3072) &&
-         hash_alg != AIRLOCK_HASH_SHA256)) {
+    if (want_len == 0 || ((key_type == AIRLOCK_KEY_RSA_2048 || key_type == AIRLOCK_KEY_RSA_3072) &&
+                          hash_alg != AIRLOCK_HASH_SHA256)) {
         return AIRLOCK_ERR_UNSUPPORTED;
     }
     if (digest == NULL || digest_len != want_len) {

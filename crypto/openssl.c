@@ -109,8 +109,8 @@ static int check_rsa_numbers(const EVP_PKEY *pkey)
         EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
         goto out;
     }
-    if (!BN_is_negative(n) && !BN_is_negative(e) && BN_is_odd(n) && BN_is_odd(e) &&
-        !BN_is_one(e) && BN_cmp(e, n) < 0) {
+    if (!BN_is_negative(n) && !BN_is_negative(e) && BN_is_odd(n) && BN_is_odd(e) && !BN_is_one(e) &&
+        BN_cmp(e, n) < 0) {
         ret = 0;
     }
 out:
@@ -180,8 +180,8 @@ static int load_key(int key_type, const uint8_t *key, size_t key_len, EVP_PKEY *
     return check_key_kind(pkey, key_type);
 }
 
-static int verify_ecdsa(EVP_PKEY *pkey, const EVP_MD *md, const uint8_t *digest,
-                        size_t digest_len, const uint8_t *sig, size_t sig_len)
+static int verify_ecdsa(EVP_PKEY *pkey, const EVP_MD *md, const uint8_t *digest, size_t digest_len,
+                        const uint8_t *sig, size_t sig_len)
 {
     size_t der_len = ecdsa_sig_der_len(sig, sig_len);
     EVP_PKEY_CTX *pctx;
@@ -214,8 +214,7 @@ static int verify_rsa_pss(EVP_PKEY *pkey, const EVP_MD *md, const uint8_t *diges
 
     /* Exactly the modulus size, as on the device (OpenSSL alone would
      * accept a signature shorter by its leading zero bytes). */
-    if (sig == NULL || EVP_PKEY_get_size(pkey) <= 0 ||
-        sig_len != (size_t)EVP_PKEY_get_size(pkey)) {
+    if (sig == NULL || EVP_PKEY_get_size(pkey) <= 0 || sig_len != (size_t)EVP_PKEY_get_size(pkey)) {
         return AIRLOCK_ERR_BAD_SIGNATURE;
     }
     pctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
@@ -270,7 +269,8 @@ static int verify(void *ctx, int key_type, const uint8_t *key, size_t key_len, i
     int ret;
 
     (void)ctx;
-    if (md == NULL || !(is_ecdsa(key_type) || is_rsa(key_type) || key_type == AIRLOCK_KEY_ED25519) ||
+    if (md == NULL ||
+        !(is_ecdsa(key_type) || is_rsa(key_type) || key_type == AIRLOCK_KEY_ED25519) ||
         (is_rsa(key_type) && hash_alg != AIRLOCK_HASH_SHA256)) {
         return AIRLOCK_ERR_UNSUPPORTED;
     }

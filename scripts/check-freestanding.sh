@@ -128,11 +128,19 @@ fi
 if command -v python3 >/dev/null 2>&1; then
     echo "== worst-case stack depth of core entry points (call graph; indirect calls such as"
     echo "   the crypto port count 0 — add the backend's figure below)"
-    python3 "$HERE/stack-report.py" --roots-from "$CORE_DIR" "$B/CMakeFiles"
+    core_report="$(python3 "$HERE/stack-report.py" --roots-from "$CORE_DIR" "$B/CMakeFiles")"
+    echo "$core_report"
     if [ -n "$CRYPTO_LIB" ]; then
         echo "== worst-case stack depth of crypto/mbedtls.c functions (incl. mbedTLS; the port's"
         echo "   ops are static functions reached through airlock_crypto_mbedtls)"
-        python3 "$HERE/stack-report.py" --static --roots-from "$B/CMakeFiles/airlock_crypto_mbedtls_cm3.dir" "$B/CMakeFiles"
+        crypto_report="$(python3 "$HERE/stack-report.py" --static \
+            --roots-from "$B/CMakeFiles/airlock_crypto_mbedtls_cm3.dir" "$B/CMakeFiles")"
+        echo "$crypto_report"
+        # Row 2 of each table is its deepest entry: "total own name ...".
+        read -r c_tot _ c_fn _ <<<"$(sed -n 2p <<<"$core_report")"
+        read -r k_tot _ k_fn _ <<<"$(sed -n 2p <<<"$crypto_report")"
+        echo "== stack budget, upper bound: $c_fn $c_tot + crypto $k_fn $k_tot = $((c_tot + k_tot)) bytes"
+        echo "   (plus the flash port's callbacks and interrupt frames)"
     fi
 fi
 

@@ -11,14 +11,15 @@
 set -euo pipefail
 
 PACKAGES=(
-    build-essential cmake make pkg-config
-    libssl-dev openssl
-    libmbedtls-dev
-    libcmocka-dev libjansson-dev
-    gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
-    clang llvm libclang-rt-14-dev
-    xxd
-    dpkg-dev
+    build-essential cmake make pkg-config        # host build
+    libssl-dev openssl                           # crypto/openssl.c, tools, test keys
+    libmbedtls-dev                               # crypto/mbedtls.c on the host
+    libcmocka-dev libjansson-dev                 # unit tests; CLI --json
+    gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi  # Cortex-M cross check
+    clang llvm libclang-rt-14-dev                # libFuzzer targets, llvm-symbolizer
+    xxd                                          # embedding test vectors
+    dpkg-dev                                     # dpkg-source, for the mbedTLS source
+    python3                                      # scripts/stack-report.py
     ca-certificates
 )
 
@@ -44,10 +45,20 @@ installed() { # pkg -> 0 if installed
     [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = "ii " ]
 }
 
+# Run quietly; show the output only if the command fails.
+quiet() {
+    local log rc=0
+    log="$(mktemp)"
+    "$@" >"$log" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] || { cat "$log" >&2; say "failed ($rc): $*"; }
+    rm -f "$log"
+    return "$rc"
+}
+
 apt_updated=0
 apt_update() {
     if [ "$apt_updated" -eq 0 ]; then
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
         apt_updated=1
     fi
 }
@@ -60,8 +71,8 @@ install_packages() {
     [ "${#missing[@]}" -eq 0 ] && return 0
     say "installing: ${missing[*]}"
     apt_update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends "${missing[@]}" >/dev/null
+    quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${missing[@]}"
 }
 
 # --- mbedTLS source ----------------------------------------------------------
@@ -195,6 +206,7 @@ fetch_mbedtls_src() {
             say "warning: mbedtls=$ver not in the source index; using the newest available"
             apt-get source -qq --download-only mbedtls >/dev/null
         fi
+        # apt already checked the files against the signed Sources index.
         dpkg-source -q --no-check -x ./*.dsc src >/dev/null
     ) || { rm -rf "$tmp"; die "could not fetch the mbedTLS source package"; }
     srcdir="$tmp/src"

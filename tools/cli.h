@@ -7,11 +7,11 @@
 #define AIRLOCK_TOOLS_CLI_H
 
 /* X(name, one-line summary), in the order `airlock --help` lists them. */
-#define CLI_COMMANDS(X)                                                                           \
-    X(keygen, "generate a signing key (PKCS#8 PEM)")                                              \
-    X(getpub, "print a public key (C array, PEM, raw DER) or its KEYHASH")                        \
-    X(sign, "make a signed MCUboot-format image (imgtool sign options)")                          \
-    X(verify, "check an image's hash and signature against trusted keys")                        \
+#define CLI_COMMANDS(X)                                                                            \
+    X(keygen, "generate a signing key (PKCS#8 PEM)")                                               \
+    X(getpub, "print a public key (C array, PEM, raw DER) or its KEYHASH")                         \
+    X(sign, "make a signed MCUboot-format image (imgtool sign options)")                           \
+    X(verify, "check an image's hash and signature against trusted keys")                          \
     X(dump, "show an image's header, TLVs, hash, signer and trailer")
 
 #define CLI_DECLARE_(name, summary) int cmd_##name(int argc, char **argv);

@@ -161,7 +161,10 @@ static void describe(int rc, const airlock_err_detail_t *det, const airlock_sour
                                 airlock_tlv_name(det->tlv_type));
     }
     if (det->has_values && len < n) {
-        len += (size_t)snprintf(out + len, n - len, ": expected %u (0x%x), found %u (0x%x)",
+        len += (size_t)snprintf(out + len, n - len,
+                                rc == AIRLOCK_ERR_OUT_OF_BOUNDS
+                                    ? ": limit %u (0x%x), needs %u (0x%x)"
+                                    : ": expected %u (0x%x), found %u (0x%x)",
                                 (unsigned)det->expected, (unsigned)det->expected,
                                 (unsigned)det->found, (unsigned)det->found);
     }
@@ -542,8 +545,9 @@ static void print_tlvs(const airlock_source_t *src, const airlock_image_t *img)
         if (t.type == AIRLOCK_TLV_SEC_CNT && t.len == 4) {
             uint8_t v[4];
             if (src->read(src->ctx, t.off, v, 4) == 0) {
-                printf("  value %u", (unsigned)(v[0] | v[1] << 8 | v[2] << 16 |
-                                                 (uint32_t)v[3] << 24));
+                uint32_t sc = (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 |
+                              (uint32_t)v[3] << 24;
+                printf("  value %u (0x%08x)", (unsigned)sc, (unsigned)sc);
             }
         } else if (t.len <= 64) {
             printf("  %s", hex_at(src, t.off, t.len, hex));

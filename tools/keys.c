@@ -21,19 +21,18 @@
 
 static void keygen_help(FILE *f)
 {
-    fprintf(f,
-            "usage: airlock keygen -t TYPE -k KEY.pem [--force] [--json] [-q]\n"
-            "\n"
-            "Generate a signing key and write it as unencrypted PKCS#8 PEM (mode 0600).\n"
-            "\n"
-            "  -t, --type TYPE   ecdsa-p256 | ecdsa-p384 | rsa-2048 | rsa-3072 | ed25519\n"
-            "  -k, --key FILE    where to write the private key\n"
-            "  -f, --force       replace FILE if it exists (default: refuse)\n"
-            "      --json        print {file, type, public_key_len, keyhash_alg, keyhash}\n"
-            "  -q, --quiet       print nothing on success\n"
-            "  -h, --help        this help\n"
-            "\n"
-            "Keep the key secret; give the bootloader its public half with 'airlock getpub'.\n");
+    fprintf(f, "usage: airlock keygen -t TYPE -k KEY.pem [--force] [--json] [-q]\n"
+               "\n"
+               "Generate a signing key and write it as unencrypted PKCS#8 PEM (mode 0600).\n"
+               "\n"
+               "  -t, --type TYPE   ecdsa-p256 | ecdsa-p384 | rsa-2048 | rsa-3072 | ed25519\n"
+               "  -k, --key FILE    where to write the private key\n"
+               "  -f, --force       replace FILE if it exists (default: refuse)\n"
+               "      --json        print {file, type, public_key_len, keyhash_alg, keyhash}\n"
+               "  -q, --quiet       print nothing on success\n"
+               "  -h, --help        this help\n"
+               "\n"
+               "Keep the key secret; give the bootloader its public half with 'airlock getpub'.\n");
 }
 
 /* Hash algorithm name as the image TLV calls it. */
@@ -53,9 +52,12 @@ static int key_hash(const cli_key_t *key, uint8_t *out, size_t *len, int *alg)
 int cmd_keygen(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"type", required_argument, NULL, 't'}, {"key", required_argument, NULL, 'k'},
-        {"force", no_argument, NULL, 'f'},      {"json", no_argument, NULL, 'J'},
-        {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
+        {"type", required_argument, NULL, 't'},
+        {"key", required_argument, NULL, 'k'},
+        {"force", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'J'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *type_name = NULL, *path = NULL;
@@ -111,8 +113,8 @@ int cmd_keygen(int argc, char **argv)
     }
     /* Cheap early refusal; cli_write_atomic re-checks atomically at the end. */
     if (!force && access(path, F_OK) == 0) {
-        return cli_fail(EXIT_USAGE, "key file '%s' already exists; not overwriting it (use --force)",
-                        path);
+        return cli_fail(EXIT_USAGE,
+                        "key file '%s' already exists; not overwriting it (use --force)", path);
     }
 
     rc = cli_key_generate(type, &key);
@@ -131,10 +133,10 @@ int cmd_keygen(int argc, char **argv)
     if (rc == EXIT_OK_) {
         cli_hex(hash, hlen, hex);
         if (json) {
-            json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s}", "file", path, "type",
-                                  airlock_key_type_name(type), "public_key_len",
-                                  (json_int_t)key.der_len, "keyhash_alg", hash_name(alg),
-                                  "keyhash", hex);
+            json_t *o =
+                json_pack("{s:s, s:s, s:I, s:s, s:s}", "file", path, "type",
+                          airlock_key_type_name(type), "public_key_len", (json_int_t)key.der_len,
+                          "keyhash_alg", hash_name(alg), "keyhash", hex);
 
             if (o == NULL || json_dumpf(o, stdout, JSON_INDENT(2)) != 0) {
                 rc = cli_fail(EXIT_INTERNAL, "cannot produce JSON output");
@@ -153,26 +155,26 @@ int cmd_keygen(int argc, char **argv)
 
 static void getpub_help(FILE *f)
 {
-    fprintf(f,
-            "usage: airlock getpub -k KEY.pem [--lang c|pem|raw|hex] [--hash] [--name ID] [-o OUT]\n"
-            "\n"
-            "Print the public key a bootloader trusts, from a private or public key file.\n"
-            "The key bytes are what imgtool embeds: DER SubjectPublicKeyInfo for ECDSA and\n"
-            "Ed25519, DER PKCS#1 RSAPublicKey for RSA.\n"
-            "\n"
-            "  -k, --key FILE      private or public key (PEM or DER)\n"
-            "  -l, --lang LANG     c: a C array to compile into the bootloader (default)\n"
-            "                      pem: the SubjectPublicKeyInfo PEM\n"
-            "                      raw: the key bytes, binary\n"
-            "                      hex: the key bytes as one hex line\n"
-            "  -e, --encoding ENC  imgtool spelling: lang-c, pem, raw\n"
-            "      --hash          print the KEYHASH instead: the key bytes hashed with the\n"
-            "                      key's image hash (SHA-384 for ecdsa-p384, else SHA-256);\n"
-            "                      hex unless --lang c or raw is given\n"
-            "      --name ID       C identifier of the array (default airlock_pub_key;\n"
-            "                      with --hash ID_hash)\n"
-            "  -o, --output FILE   write there instead of stdout\n"
-            "  -h, --help          this help\n");
+    fprintf(
+        f, "usage: airlock getpub -k KEY.pem [--lang c|pem|raw|hex] [--hash] [--name ID] [-o OUT]\n"
+           "\n"
+           "Print the public key a bootloader trusts, from a private or public key file.\n"
+           "The key bytes are what imgtool embeds: DER SubjectPublicKeyInfo for ECDSA and\n"
+           "Ed25519, DER PKCS#1 RSAPublicKey for RSA.\n"
+           "\n"
+           "  -k, --key FILE      private or public key (PEM or DER)\n"
+           "  -l, --lang LANG     c: a C array to compile into the bootloader (default)\n"
+           "                      pem: the SubjectPublicKeyInfo PEM\n"
+           "                      raw: the key bytes, binary\n"
+           "                      hex: the key bytes as one hex line\n"
+           "  -e, --encoding ENC  imgtool spelling: lang-c, pem, raw\n"
+           "      --hash          print the KEYHASH instead: the key bytes hashed with the\n"
+           "                      key's image hash (SHA-384 for ecdsa-p384, else SHA-256);\n"
+           "                      hex unless --lang c or raw is given\n"
+           "      --name ID       C identifier of the array (default airlock_pub_key;\n"
+           "                      with --hash ID_hash)\n"
+           "  -o, --output FILE   write there instead of stdout\n"
+           "  -h, --help          this help\n");
 }
 
 enum lang { LANG_DEFAULT, LANG_C, LANG_PEM, LANG_RAW, LANG_HEX };
@@ -235,8 +237,8 @@ static int parse_lang(const char *s, enum lang *out)
     } else if (strcmp(s, "hex") == 0) {
         *out = LANG_HEX;
     } else {
-        return cli_fail(EXIT_USAGE, "--lang/--encoding: unknown output '%s' (use c, pem, raw or hex)",
-                        s);
+        return cli_fail(EXIT_USAGE,
+                        "--lang/--encoding: unknown output '%s' (use c, pem, raw or hex)", s);
     }
     return EXIT_OK_;
 }
@@ -244,10 +246,10 @@ static int parse_lang(const char *s, enum lang *out)
 int cmd_getpub(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"key", required_argument, NULL, 'k'},    {"lang", required_argument, NULL, 'l'},
+        {"key", required_argument, NULL, 'k'},      {"lang", required_argument, NULL, 'l'},
         {"encoding", required_argument, NULL, 'e'}, {"hash", no_argument, NULL, 'H'},
-        {"name", required_argument, NULL, 'N'},   {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"name", required_argument, NULL, 'N'},     {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *out_path = NULL, *name = "airlock_pub_key";
     enum lang lang = LANG_DEFAULT;

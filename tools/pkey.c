@@ -117,8 +117,9 @@ static int classify(EVP_PKEY *pkey, char *why, size_t why_len)
         size_t glen = 0;
 
         if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), &glen) != 1) {
-            snprintf(why, why_len, "EC key without a named curve (explicit parameters are not "
-                                   "supported; use P-256 or P-384)");
+            snprintf(why, why_len,
+                     "EC key without a named curve (explicit parameters are not "
+                     "supported; use P-256 or P-384)");
             return AIRLOCK_KEY_NONE;
         }
         if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0 ||
@@ -252,8 +253,8 @@ int cli_key_generate(int type, cli_key_t *key)
     case AIRLOCK_KEY_ECDSA_P384:
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
         ok = ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 &&
-             EVP_PKEY_CTX_set_group_name(ctx, type == AIRLOCK_KEY_ECDSA_P256 ? "P-256"
-                                                                             : "P-384") == 1;
+             EVP_PKEY_CTX_set_group_name(ctx, type == AIRLOCK_KEY_ECDSA_P256 ? "P-256" : "P-384") ==
+                 1;
         break;
     case AIRLOCK_KEY_RSA_2048:
     case AIRLOCK_KEY_RSA_3072:

@@ -4,6 +4,8 @@
  * failed or interrupted write leaves at most nothing behind (the temporary is
  * unlinked on error and on SIGINT/SIGTERM/SIGHUP).
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "util.h"
 
 #include <errno.h>
@@ -178,8 +180,8 @@ static void sync_dir(const char *dir)
     }
 }
 
-int cli_write_atomic(const char *path, const char *what, const void *data, size_t len,
-                     mode_t mode, bool clobber)
+int cli_write_atomic(const char *path, const char *what, const void *data, size_t len, mode_t mode,
+                     bool clobber)
 {
     const char *base = strrchr(path, '/');
     char *dir = NULL, *tmp = NULL;
@@ -207,8 +209,8 @@ int cli_write_atomic(const char *path, const char *what, const void *data, size_
     fd = mkstemp(tmp);
     if (fd < 0) {
         e = errno;
-        cli_fail(EXIT_IO, "cannot create a temporary file in '%s' for %s '%s': %s", dir, what,
-                 path, strerror(e));
+        cli_fail(EXIT_IO, "cannot create a temporary file in '%s' for %s '%s': %s", dir, what, path,
+                 strerror(e));
         goto out_free;
     }
     pending_tmp = tmp;

@@ -48,8 +48,8 @@ int cli_read_file(const char *path, const char *what, uint8_t **data, size_t *le
  * path is untouched. Returns EXIT_OK_, EXIT_IO, or EXIT_USAGE (path exists
  * and clobber is false).
  */
-int cli_write_atomic(const char *path, const char *what, const void *data, size_t len,
-                     mode_t mode, bool clobber);
+int cli_write_atomic(const char *path, const char *what, const void *data, size_t len, mode_t mode,
+                     bool clobber);
 
 /*
  * Parse an unsigned integer the way imgtool does (Python int(s, 0)):

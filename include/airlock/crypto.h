@@ -78,7 +78,10 @@ typedef struct airlock_crypto {
      * trailing zero padding, which is ignored.
      * Returns 0 if valid, AIRLOCK_ERR_BAD_SIGNATURE if not,
      * AIRLOCK_ERR_BAD_KEY if the key cannot be parsed or is not of key_type,
-     * AIRLOCK_ERR_UNSUPPORTED if the backend lacks the algorithm.
+     * AIRLOCK_ERR_UNSUPPORTED if the backend lacks the algorithm,
+     * AIRLOCK_ERR_INVAL if digest is NULL or digest_len is not
+     * airlock_hash_len(hash_alg), AIRLOCK_ERR_CRYPTO if the backend itself
+     * fails (out of memory).
      */
     int (*verify)(void *ctx, int key_type, const uint8_t *key, size_t key_len,
                   int hash_alg, const uint8_t *digest, size_t digest_len,

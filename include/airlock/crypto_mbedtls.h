@@ -43,6 +43,10 @@ extern const airlock_crypto_t airlock_crypto_mbedtls;
  * bignum arithmetic); hashing never does. The buffer must stay valid as long
  * as mbedTLS is used. This is mbedTLS's process-wide allocator, so call it
  * once at start-up, before any verify.
+ * Size: with cmake/cortexm/mbedtls_config.h, the whole test suite passes
+ * with 8 KiB (RSA-3072 needs 7.5-8 KiB; ECDSA P-384 5-7 KiB, P-256 less),
+ * measured on a 64-bit host whose block headers are larger than
+ * Cortex-M's; 10 KiB leaves margin. Too small shows as AIRLOCK_ERR_CRYPTO.
  * Returns 0; AIRLOCK_ERR_INVAL if buf is NULL or len is 0;
  * AIRLOCK_ERR_UNSUPPORTED if mbedTLS was built without
  * MBEDTLS_MEMORY_BUFFER_ALLOC_C (then mbedTLS uses the C library's calloc

@@ -1,0 +1,78 @@
+# airlock front door. The real build is CMake (CMakeLists.txt); this file only
+# strings the usual commands together. Every step is re-runnable.
+#
+#   make test    deps, build, unit tests, ASan+UBSan build + tests,
+#                Cortex-M cross check, fuzz smoke test
+#   make demo    build and walk through keygen / sign / verify / dump
+#   make bench   run the benchmarks in bench/ (every executable file there)
+#   make clean   remove the build directories it made (keeps the mbedTLS source cache)
+
+JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE ?= cmake
+CTEST ?= ctest
+# Labels that need a build of their own (run by their own steps below).
+SPECIAL_LABELS := ^(fuzz|cross)$$
+FUZZ_SECONDS ?= 30
+
+export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+
+# $(call configure,DIR,OPTIONS): quiet cmake configure, log shown on failure.
+configure = mkdir -p $(1) && $(CMAKE) -S . -B $(1) $(2) >$(1)/configure.log 2>&1 \
+    || { cat $(1)/configure.log; exit 1; }
+
+.NOTPARALLEL:
+.PHONY: all test deps build unit asan cross fuzz-smoke demo bench clean
+
+all: build
+
+# Runs each step in order and prints how long it took.
+test:
+	@start=$$(date +%s); \
+	for step in deps build unit asan cross fuzz-smoke; do \
+	    t=$$(date +%s); \
+	    echo "==> make $$step"; \
+	    $(MAKE) --no-print-directory $$step || { echo "==> make test: step '$$step' FAILED"; exit 1; }; \
+	    echo "==> $$step done in $$(( $$(date +%s) - t )) s"; \
+	done; \
+	echo "==> make test: all steps passed in $$(( $$(date +%s) - start )) s"
+
+deps:
+	@scripts/deps.sh
+
+build:
+	@$(call configure,build,-DAIRLOCK_SANITIZE=OFF)
+	@$(CMAKE) --build build -j$(JOBS)
+
+unit: build
+	@$(CTEST) --test-dir build --output-on-failure -j$(JOBS) -LE '$(SPECIAL_LABELS)'
+
+asan:
+	@$(call configure,build-asan,-DAIRLOCK_SANITIZE=ON)
+	@$(CMAKE) --build build-asan -j$(JOBS)
+	@$(CTEST) --test-dir build-asan --output-on-failure -j$(JOBS) -LE '$(SPECIAL_LABELS)'
+
+cross:
+	@scripts/cross-check.sh build-cm3
+
+fuzz-smoke:
+	@if [ -x scripts/fuzz.sh ]; then \
+	    scripts/fuzz.sh $(FUZZ_SECONDS); \
+	else \
+	    echo "fuzz: scripts/fuzz.sh not present yet (no fuzz target); skipping"; \
+	fi
+
+demo:
+	@scripts/demo.sh
+
+bench:
+	@found=0; \
+	for b in bench/*; do \
+	    [ -f "$$b" ] && [ -x "$$b" ] || continue; found=1; \
+	    echo "==> $$b"; "$$b" || exit 1; \
+	done; \
+	[ "$$found" -eq 1 ] || echo "bench: no benchmarks in bench/ yet"
+
+# Only the directories this Makefile and its scripts (fuzz.sh, bench/) create.
+clean:
+	rm -rf build build-asan build-cm3 build-fuzz build-bench out/demo
