@@ -11,6 +11,16 @@
 
 /* Largest signature TLV accepted (RSA-3072 = 384 bytes, padded DER ECDSA). */
 #define SIG_MAX 512u
+
+/*
+ * Keep the big stack users (hash state, signature buffer) in separate frames
+ * so the deepest path holds only one of them: bootloader stacks are small.
+ */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
 /* Stack buffer used for streaming when the caller gives none. */
 #define STREAM_CHUNK 128u
 
@@ -450,7 +460,7 @@ int airlock_hash_region(const airlock_crypto_t *crypto, int alg, const airlock_s
     return crypto->hash_finish(&h, out);
 }
 
-static int hash_mem(const airlock_crypto_t *crypto, int alg, const uint8_t *data, size_t len,
+static NOINLINE int hash_mem(const airlock_crypto_t *crypto, int alg, const uint8_t *data, size_t len,
                     uint8_t *out)
 {
     airlock_hash_t h;
@@ -544,7 +554,7 @@ static int select_key(const airlock_source_t *src, const airlock_verify_cfg_t *c
 }
 
 /* Collect the hash TLV and security counter; reject what must be unique. */
-static int scan_tlvs(const airlock_source_t *src, const airlock_image_t *img,
+static NOINLINE int scan_tlvs(const airlock_source_t *src, const airlock_image_t *img,
                      airlock_tlv_t *hash_tlv, airlock_verify_result_t *res,
                      airlock_err_detail_t *det)
 {
@@ -619,7 +629,7 @@ struct sig_walk {
     int worst;        /* UNSUPPORTED or BAD_KEY seen from the backend */
 };
 
-static int check_signatures(const airlock_source_t *src, const airlock_image_t *img,
+static NOINLINE int check_signatures(const airlock_source_t *src, const airlock_image_t *img,
                             const airlock_verify_cfg_t *cfg, airlock_verify_result_t *res,
                             airlock_err_detail_t *det)
 {

@@ -53,6 +53,14 @@ if [ -f "$BUILD/CMakeCache.txt" ] &&
     rm -rf "$BUILD"
 fi
 mkdir -p "$BUILD"
+# One run at a time per build dir (make test and a soak run may overlap).
+if command -v flock >/dev/null; then
+    exec 9>"$BUILD/.fuzz.lock"
+    if ! flock -n 9; then
+        echo "fuzz: another fuzz run holds $BUILD; waiting for it"
+        flock 9
+    fi
+fi
 if ! cmake -S . -B "$BUILD" -DAIRLOCK_FUZZ=ON -DAIRLOCK_SANITIZE=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRLOCK_SHARED_DIR="$(cd "$VECTORS/../.." && pwd)" \
     >"$BUILD/configure.log" 2>&1; then

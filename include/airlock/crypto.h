@@ -44,7 +44,7 @@ const char *airlock_key_type_name(int type);
  */
 typedef struct airlock_hash {
     union {
-        uint64_t u64[56];
+        uint64_t u64[32];
         void *ptr[2];
     } opaque;
     int alg;
