@@ -59,20 +59,6 @@ static union hash_state *state_of(airlock_hash_t *h)
     return (union hash_state *)(void *)&h->opaque;
 }
 
-static size_t digest_len_of(int alg)
-{
-    switch (alg) {
-    case AIRLOCK_HASH_SHA256:
-        return 32;
-    case AIRLOCK_HASH_SHA384:
-        return 48;
-    case AIRLOCK_HASH_SHA512:
-        return 64;
-    default:
-        return 0;
-    }
-}
-
 static int hash_init(airlock_hash_t *h, int alg)
 {
     union hash_state *st = state_of(h);
@@ -141,7 +127,7 @@ static int hash_finish(airlock_hash_t *h, uint8_t *out)
         return AIRLOCK_ERR_CRYPTO;
     }
     if (out != NULL && ret == 0) {
-        memcpy(out, full, digest_len_of(h->alg));
+        memcpy(out, full, airlock_hash_len(h->alg));
     }
     h->alg = 0;
     return ret == 0 ? 0 : AIRLOCK_ERR_CRYPTO;
@@ -319,7 +305,7 @@ out:
 static int verify(void *ctx, int key_type, const uint8_t *key, size_t key_len, int hash_alg,
                   const uint8_t *digest, size_t digest_len, const uint8_t *sig, size_t sig_len)
 {
-    size_t want_len = digest_len_of(hash_alg);
+    size_t want_len = airlock_hash_len(hash_alg);
 
     (void)ctx;
     switch (key_type) {

@@ -359,6 +359,26 @@ static void inspect(const airlock_source_t *src, const struct inspect_opts *o,
     }
 }
 
+/*
+ * Options, open the image, parse and verify it: the common start of verify
+ * and dump. Returns 0, an exit code, or -1 after --help.
+ */
+static int start_inspect(int argc, char **argv, void (*usage)(FILE *), struct inspect_opts *o,
+                         struct file_src *f, airlock_source_t *src, struct outcome *out)
+{
+    int rc = parse_inspect(argc, argv, o, usage);
+    if (rc) {
+        return rc;
+    }
+    rc = open_image(o->path, f, src);
+    if (rc) {
+        ring_free(&o->ring);
+        return rc;
+    }
+    inspect(src, o, out);
+    return 0;
+}
+
 static void verify_usage(FILE *f)
 {
     fprintf(f,
@@ -383,16 +403,10 @@ int cmd_verify(int argc, char **argv)
     struct file_src f;
     airlock_source_t src;
     struct outcome out;
-    int rc = parse_inspect(argc, argv, &o, verify_usage);
+    int rc = start_inspect(argc, argv, verify_usage, &o, &f, &src, &out);
     if (rc) {
         return rc < 0 ? EXIT_OK_ : rc;
     }
-    rc = open_image(o.path, &f, &src);
-    if (rc) {
-        ring_free(&o.ring);
-        return rc;
-    }
-    inspect(&src, &o, &out);
     int err = out.parse_rc ? out.parse_rc : out.verify_rc;
     if (o.json) {
         json_t *j = json_pack("{s:s, s:b, s:s}", "file", o.path, "ok", err == 0, "backend",
@@ -563,16 +577,10 @@ int cmd_dump(int argc, char **argv)
     airlock_source_t src;
     struct outcome out;
     airlock_trailer_t tr;
-    int rc = parse_inspect(argc, argv, &o, dump_usage);
+    int rc = start_inspect(argc, argv, dump_usage, &o, &f, &src, &out);
     if (rc) {
         return rc < 0 ? EXIT_OK_ : rc;
     }
-    rc = open_image(o.path, &f, &src);
-    if (rc) {
-        ring_free(&o.ring);
-        return rc;
-    }
-    inspect(&src, &o, &out);
     int err = out.parse_rc ? out.parse_rc : out.verify_rc;
     /* Bytes past the image: a padded slot, whose trailer we can show. */
     bool padded = out.parse_rc == 0 && src.size > out.img.end;
