@@ -4,7 +4,7 @@
 #   make test    deps, build, unit tests, ASan+UBSan build + tests,
 #                Cortex-M cross check, fuzz smoke test
 #   make demo    build and walk through keygen / sign / verify / dump
-#   make bench   run the benchmarks in bench/ (every executable file there)
+#   make bench   run the benchmarks in bench/ (make soak: the long fuzz run) (every executable file there)
 #   make clean   remove the build directories it made (keeps the mbedTLS source cache)
 
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
@@ -13,6 +13,7 @@ CTEST ?= ctest
 # Labels that need a build of their own (run by their own steps below).
 SPECIAL_LABELS := ^(fuzz|cross)$$
 FUZZ_SECONDS ?= 30
+SOAK_SECONDS ?= 600
 
 export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
@@ -22,7 +23,7 @@ configure = mkdir -p $(1) && $(CMAKE) -S . -B $(1) $(2) >$(1)/configure.log 2>&1
     || { cat $(1)/configure.log; exit 1; }
 
 .NOTPARALLEL:
-.PHONY: all test deps build unit asan cross fuzz-smoke demo bench clean
+.PHONY: all test deps build unit asan cross fuzz-smoke demo bench soak clean
 
 all: build
 
@@ -65,13 +66,18 @@ fuzz-smoke:
 demo:
 	@scripts/demo.sh
 
+# Every executable in bench/ except the long soak run (bench/fuzz.sh: `make soak`).
 bench:
 	@found=0; \
 	for b in bench/*; do \
-	    [ -f "$$b" ] && [ -x "$$b" ] || continue; found=1; \
+	    [ -f "$$b" ] && [ -x "$$b" ] || continue; \
+	    case "$$b" in bench/fuzz.sh) continue;; esac; found=1; \
 	    echo "==> $$b"; "$$b" || exit 1; \
 	done; \
 	[ "$$found" -eq 1 ] || echo "bench: no benchmarks in bench/ yet"
+
+soak:
+	@bench/fuzz.sh $(SOAK_SECONDS)
 
 # Only the directories this Makefile and its scripts (fuzz.sh, bench/) create.
 clean:

@@ -67,11 +67,19 @@ struct key {
 };
 
 static struct key keys[NKEYS] = {
-    [K_P256] = {AIRLOCK_KEY_ECDSA_P256, "ecdsa-p256", AIRLOCK_HASH_SHA256},
-    [K_P384] = {AIRLOCK_KEY_ECDSA_P384, "ecdsa-p384", AIRLOCK_HASH_SHA384},
-    [K_RSA2048] = {AIRLOCK_KEY_RSA_2048, "rsa-2048", AIRLOCK_HASH_SHA256},
-    [K_RSA3072] = {AIRLOCK_KEY_RSA_3072, "rsa-3072", AIRLOCK_HASH_SHA256},
-    [K_ED25519] = {AIRLOCK_KEY_ED25519, "ed25519", AIRLOCK_HASH_SHA256},
+    [K_P256] = {.type = AIRLOCK_KEY_ECDSA_P256,
+                .name = "ecdsa-p256",
+                .hash_alg = AIRLOCK_HASH_SHA256},
+    [K_P384] = {.type = AIRLOCK_KEY_ECDSA_P384,
+                .name = "ecdsa-p384",
+                .hash_alg = AIRLOCK_HASH_SHA384},
+    [K_RSA2048] = {.type = AIRLOCK_KEY_RSA_2048,
+                   .name = "rsa-2048",
+                   .hash_alg = AIRLOCK_HASH_SHA256},
+    [K_RSA3072] = {.type = AIRLOCK_KEY_RSA_3072,
+                   .name = "rsa-3072",
+                   .hash_alg = AIRLOCK_HASH_SHA256},
+    [K_ED25519] = {.type = AIRLOCK_KEY_ED25519, .name = "ed25519", .hash_alg = AIRLOCK_HASH_SHA256},
 };
 
 static const int hash_algs[] = {AIRLOCK_HASH_SHA256, AIRLOCK_HASH_SHA384, AIRLOCK_HASH_SHA512};
