@@ -4,7 +4,8 @@
 #   make test    deps, build, unit tests, ASan+UBSan build + tests,
 #                Cortex-M cross check, fuzz smoke test
 #   make demo    build and walk through keygen / sign / verify / dump
-#   make bench   run the benchmarks in bench/ (make soak: the long fuzz run) (every executable file there)
+#   make bench   run the benchmarks in bench/ (every executable there but fuzz.sh)
+#   make soak    the long fuzz run (bench/fuzz.sh, SOAK_SECONDS=600)
 #   make clean   remove the build directories it made (keeps the mbedTLS source cache)
 
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
