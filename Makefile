@@ -28,7 +28,8 @@ configure = mkdir -p $(1) && $(CMAKE) -S . -B $(1) $(2) >$(1)/configure.log 2>&1
 
 all: build
 
-# Runs each step in order and prints how long it took.
+# Runs each step in order and prints how long it took. The closing line counts
+# the ctest cases of both builds plus the cross check and the fuzz run.
 test:
 	@start=$$(date +%s); \
 	for step in deps build unit asan cross fuzz-smoke; do \
@@ -37,7 +38,10 @@ test:
 	    $(MAKE) --no-print-directory $$step || { echo "==> make test: step '$$step' FAILED"; exit 1; }; \
 	    echo "==> $$step done in $$(( $$(date +%s) - t )) s"; \
 	done; \
-	echo "==> make test: all steps passed in $$(( $$(date +%s) - start )) s"
+	echo "==> make test: all steps passed in $$(( $$(date +%s) - start )) s"; \
+	n=$$(cat build/ctest.log build-asan/ctest.log | sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' \
+	    | awk '{ s += $$1 } END { print s + 2 }'); \
+	echo "tests: $$n passed, 0 failed"
 
 deps:
 	@scripts/deps.sh
@@ -47,12 +51,12 @@ build:
 	@$(CMAKE) --build build -j$(JOBS)
 
 unit: build
-	@$(CTEST) --test-dir build --output-on-failure -j$(JOBS) -LE '$(SPECIAL_LABELS)'
+	@$(CTEST) --test-dir build --output-on-failure -j$(JOBS) -LE '$(SPECIAL_LABELS)' -O build/ctest.log
 
 asan:
 	@$(call configure,build-asan,-DAIRLOCK_SANITIZE=ON)
 	@$(CMAKE) --build build-asan -j$(JOBS)
-	@$(CTEST) --test-dir build-asan --output-on-failure -j$(JOBS) -LE '$(SPECIAL_LABELS)'
+	@$(CTEST) --test-dir build-asan --output-on-failure -j$(JOBS) -LE '$(SPECIAL_LABELS)' -O build-asan/ctest.log
 
 cross:
 	@scripts/cross-check.sh build-cm3
