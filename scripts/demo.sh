@@ -40,6 +40,12 @@ run "$AIRLOCK" sign -k "$OUT/key.pem" --version 1.2.3+4 --header-size 0x200 \
 run "$AIRLOCK" verify -k "$OUT/key.pem" "$OUT/firmware-signed.bin"
 run "$AIRLOCK" dump -k "$OUT/key.pem" "$OUT/firmware-signed.bin"
 
+# The same firmware as an update for the secondary slot: padded to the slot,
+# with the trailer magic that asks the bootloader for a trial (TEST) install.
+run "$AIRLOCK" sign -k "$OUT/key.pem" --version 1.2.4 --header-size 0x200 \
+    --slot-size 0x40000 --align 8 --pad-header --test "$OUT/firmware.bin" "$OUT/update-slot.bin"
+run "$AIRLOCK" dump "$OUT/update-slot.bin"
+
 # A tampered copy must be refused (exit 6: hash mismatch).
 cp "$OUT/firmware-signed.bin" "$OUT/firmware-tampered.bin"
 printf '\001' | dd of="$OUT/firmware-tampered.bin" bs=1 seek=4096 conv=notrunc status=none
