@@ -136,3 +136,155 @@ int airlock_trailer_read(const airlock_source_t *slot, uint32_t max_align, uint8
                    ((uint32_t)b[3] << 24);
     return 0;
 }
+
+/* ---- writing through the flash port ------------------------------------ */
+
+static int area_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+    const airlock_area_t *a = ctx;
+    if ((uint64_t)off + len > a->size) {
+        return -1;
+    }
+    return a->flash->read(a->flash->ctx, a->off + off, buf, len);
+}
+
+void airlock_area_source(const airlock_area_t *area, airlock_source_t *src)
+{
+    src->read = area_read;
+    /* the source API takes a mutable context; area_read never writes it */
+    src->ctx = (void *)(uintptr_t)area;
+    src->size = area->size;
+}
+
+static uint32_t status_size(const airlock_trailer_geom_t *g)
+{
+    return g->max_sectors * 3u * g->write_size;
+}
+
+/* Start of the trial-counter records (offset in the slot). */
+static uint32_t trials_off(const airlock_area_t *slot, const airlock_trailer_geom_t *g)
+{
+    uint32_t fields = airlock_trailer_size(g->write_size, g->max_align, 0, false);
+    return slot->size - fields - status_size(g) - AIRLOCK_TRIAL_MAX * g->write_size;
+}
+
+uint32_t airlock_trailer_start(const airlock_area_t *slot, const airlock_trailer_geom_t *g)
+{
+    return trials_off(slot, g);
+}
+
+static bool geom_ok(const airlock_area_t *slot, const airlock_trailer_geom_t *g)
+{
+    if (!slot || !slot->flash || !g || !valid_max_align(g->max_align) ||
+        g->write_size == 0 || g->write_size > g->max_align ||
+        g->write_size != slot->flash->write_size) {
+        return false;
+    }
+    uint64_t need = (uint64_t)airlock_trailer_size(g->write_size, g->max_align, 0, false) +
+                    (uint64_t)g->max_sectors * 3u * g->write_size +
+                    (uint64_t)AIRLOCK_TRIAL_MAX * g->write_size;
+    return need <= slot->size;
+}
+
+/* Program one write unit at off (relative to the slot). */
+static int prog_unit(const airlock_area_t *slot, uint32_t off, const uint8_t *unit, uint32_t n)
+{
+    const airlock_flash_t *fl = slot->flash;
+    if (fl->prog(fl->ctx, slot->off + off, unit, n) != 0) {
+        return AIRLOCK_ERR_IO;
+    }
+    if (fl->sync && fl->sync(fl->ctx) != 0) {
+        return AIRLOCK_ERR_IO;
+    }
+    return 0;
+}
+
+int airlock_trailer_write_magic(const airlock_area_t *slot, const airlock_trailer_geom_t *g)
+{
+    uint8_t unit[32];
+    if (!geom_ok(slot, g)) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    /* The magic ends the slot; with 32-byte writes its unit starts 16 earlier. */
+    uint32_t n = g->write_size < AIRLOCK_TRAILER_MAGIC_SIZE ? AIRLOCK_TRAILER_MAGIC_SIZE
+                                                             : g->write_size;
+    memset(unit, slot->flash->erased_val, sizeof(unit));
+    airlock_trailer_magic(g->max_align, unit + n - AIRLOCK_TRAILER_MAGIC_SIZE);
+    return prog_unit(slot, slot->size - n, unit, n);
+}
+
+int airlock_trailer_write_flag(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                               int flag, uint8_t value)
+{
+    uint8_t unit[32];
+    airlock_trailer_layout_t lay;
+    if (!geom_ok(slot, g) || airlock_trailer_layout(slot->size, g->max_align, &lay) != 0) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    uint32_t off;
+    switch (flag) {
+    case AIRLOCK_FLAG_IMAGE_OK:
+        off = lay.image_ok;
+        break;
+    case AIRLOCK_FLAG_COPY_DONE:
+        off = lay.copy_done;
+        break;
+    case AIRLOCK_FLAG_SWAP_INFO:
+        off = lay.swap_info;
+        break;
+    default:
+        return AIRLOCK_ERR_INVAL;
+    }
+    memset(unit, slot->flash->erased_val, sizeof(unit));
+    unit[0] = value;
+    return prog_unit(slot, off, unit, g->write_size);
+}
+
+int airlock_trailer_trials(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                           uint32_t *used)
+{
+    uint8_t unit[32];
+    if (!geom_ok(slot, g)) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    uint32_t base = trials_off(slot, g);
+    *used = 0;
+    for (uint32_t i = 0; i < AIRLOCK_TRIAL_MAX; i++) {
+        if (slot->flash->read(slot->flash->ctx, slot->off + base + i * g->write_size, unit,
+                              g->write_size) != 0) {
+            return AIRLOCK_ERR_IO;
+        }
+        /* any programmed bit, even from a torn write, makes the record used */
+        if (!all_erased(unit, g->write_size, slot->flash->erased_val)) {
+            *used = i + 1;
+        }
+    }
+    return 0;
+}
+
+int airlock_trailer_add_trial(const airlock_area_t *slot, const airlock_trailer_geom_t *g)
+{
+    uint8_t unit[32];
+    uint32_t used;
+    int rc = airlock_trailer_trials(slot, g, &used);
+    if (rc) {
+        return rc;
+    }
+    if (used >= AIRLOCK_TRIAL_MAX) {
+        return AIRLOCK_ERR_NOMEM;
+    }
+    /* records after the last used one are erased: program the next */
+    memset(unit, (uint8_t)~slot->flash->erased_val, sizeof(unit));
+    return prog_unit(slot, trials_off(slot, g) + used * g->write_size, unit, g->write_size);
+}
+
+int airlock_trailer_load(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                         airlock_trailer_t *t)
+{
+    airlock_source_t src;
+    if (!geom_ok(slot, g)) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    airlock_area_source(slot, &src);
+    return airlock_trailer_read(&src, g->max_align, slot->flash->erased_val, t);
+}

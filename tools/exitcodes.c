@@ -39,6 +39,15 @@ int airlock_exit_for_err(int err)
         return EXIT_UNTRUSTED;
     case AIRLOCK_ERR_BAD_KEY:
         return EXIT_KEY;
+    case AIRLOCK_ERR_DOWNGRADE:
+    case AIRLOCK_ERR_SEC_CNT_ROLLBACK:
+        return EXIT_UNTRUSTED;
+    case AIRLOCK_ERR_NOT_BOOTABLE:
+        return EXIT_UNSUPPORTED;
+    case AIRLOCK_ERR_TOO_BIG:
+        return EXIT_TOO_BIG;
+    case AIRLOCK_ERR_LAYOUT:
+        return EXIT_USAGE;
     case AIRLOCK_ERR_CRYPTO:
         return EXIT_INTERNAL;
     }

@@ -33,7 +33,12 @@
     X(UNSUPPORTED, -26, "algorithm not supported by this crypto backend")      \
     X(CRYPTO, -27, "crypto backend failure")                                   \
     X(BAD_SEC_CNT, -28, "security counter TLV is malformed")                   \
-    X(BAD_KEY, -29, "public key cannot be parsed")
+    X(BAD_KEY, -29, "public key cannot be parsed")                            \
+    X(DOWNGRADE, -30, "update is older than the running image")               \
+    X(SEC_CNT_ROLLBACK, -31, "update's security counter is below the device's") \
+    X(NOT_BOOTABLE, -32, "image is marked non-bootable or encrypted")         \
+    X(TOO_BIG, -33, "image runs into the slot trailer")                       \
+    X(LAYOUT, -34, "flash layout unusable for this engine")
 
 enum airlock_err {
 #define AIRLOCK_ERR_ENUM_(name, value, msg) AIRLOCK_ERR_##name = (value),

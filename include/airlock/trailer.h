@@ -82,4 +82,70 @@ typedef struct airlock_trailer {
 int airlock_trailer_read(const airlock_source_t *slot, uint32_t max_align, uint8_t erased,
                          airlock_trailer_t *t);
 
+/* ---- writing (through the flash port) --------------------------------- */
+
+#include "airlock/layout.h"
+
+/*
+ * Trial-boot counter: up to AIRLOCK_TRIAL_MAX records, one write unit each,
+ * just below the MCUboot swap-status area (which MCUboot-shaped readers
+ * never look past). A trial boot programs the next erased record: counting
+ * needs no erase, and a torn record counts as used (never fewer trials).
+ */
+#define AIRLOCK_TRIAL_MAX 8u
+
+/*
+ * Where the trailer of a slot lives, for a slot on a given device:
+ * max_align as for airlock_trailer_layout, write_size of the slot's device,
+ * max_sectors as imgtool's -M (swap status capacity).
+ */
+typedef struct airlock_trailer_geom {
+    uint32_t max_align;
+    uint32_t write_size;
+    uint32_t max_sectors;
+} airlock_trailer_geom_t;
+
+/*
+ * First byte of the slot that the trailer (status area and trial counter
+ * included) may occupy: images must end at or below it.
+ */
+uint32_t airlock_trailer_start(const airlock_area_t *slot, const airlock_trailer_geom_t *g);
+
+/* A source reading the area's bytes (offsets relative to the area). */
+void airlock_area_source(const airlock_area_t *area, airlock_source_t *src);
+
+/* Field selectors for airlock_trailer_write_flag. */
+enum airlock_trailer_flag {
+    AIRLOCK_FLAG_IMAGE_OK = 0,
+    AIRLOCK_FLAG_COPY_DONE = 1,
+    AIRLOCK_FLAG_SWAP_INFO = 2,
+};
+
+/*
+ * Program the boot magic at the end of slot (its write unit must be erased).
+ * Returns 0, AIRLOCK_ERR_IO or AIRLOCK_ERR_INVAL.
+ */
+int airlock_trailer_write_magic(const airlock_area_t *slot, const airlock_trailer_geom_t *g);
+
+/*
+ * Program one flag field: value in the first byte, erased value in the rest
+ * of its write unit (MCUboot's encoding). The unit must be erased.
+ */
+int airlock_trailer_write_flag(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                               int flag, uint8_t value);
+
+/* Number of trial-boot records already used (0..AIRLOCK_TRIAL_MAX). */
+int airlock_trailer_trials(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                           uint32_t *used);
+
+/* Use the next trial-boot record. AIRLOCK_ERR_NOMEM when all are used. */
+int airlock_trailer_add_trial(const airlock_area_t *slot, const airlock_trailer_geom_t *g);
+
+/*
+ * Read the trailer of a slot through the flash port (airlock_trailer_read on
+ * the area with g->max_align and the device's erased value).
+ */
+int airlock_trailer_load(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                         airlock_trailer_t *t);
+
 #endif

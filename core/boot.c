@@ -1,0 +1,349 @@
+/*
+ * Boot decision: read both trailers, install a pending request through the
+ * engine (or refuse it), and verify the primary before handing it over.
+ * Invariant: res->slot is set only after the image there verified in this
+ * call; every error path leaves res->slot == -1. Each step is safe to
+ * interrupt: the next call re-reads flash and continues from what it finds.
+ */
+#include <string.h>
+
+#include "boot_priv.h"
+
+/* ---- counted flash access (boot_priv.h) -------------------------------- */
+
+const airlock_area_t *boot_area(const airlock_boot_t *b, int id)
+{
+    return &b->cfg->layout->area[id];
+}
+
+void boot_feed(airlock_boot_t *b)
+{
+    if (b->cfg->watchdog_feed) {
+        b->cfg->watchdog_feed(b->cfg->watchdog_ctx);
+    }
+}
+
+int boot_read(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, void *buf, uint32_t len)
+{
+    if ((uint64_t)off + len > a->size) {
+        return AIRLOCK_ERR_OUT_OF_BOUNDS;
+    }
+    b->stats.reads++;
+    b->stats.read_bytes += len;
+    return a->flash->read(a->flash->ctx, a->off + off, buf, len) ? AIRLOCK_ERR_IO : 0;
+}
+
+int boot_prog(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, const void *buf,
+              uint32_t len)
+{
+    const airlock_flash_t *fl = a->flash;
+    if ((uint64_t)off + len > a->size) {
+        return AIRLOCK_ERR_OUT_OF_BOUNDS;
+    }
+    b->stats.progs++;
+    b->stats.prog_bytes += len;
+    if (fl->prog(fl->ctx, a->off + off, buf, len) != 0) {
+        return AIRLOCK_ERR_IO;
+    }
+    return fl->sync && fl->sync(fl->ctx) != 0 ? AIRLOCK_ERR_IO : 0;
+}
+
+int boot_erase_range(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, uint32_t len)
+{
+    const airlock_flash_t *fl = a->flash;
+    uint32_t pos = off;
+    uint64_t end = (uint64_t)off + len;
+    if (end > a->size) {
+        return AIRLOCK_ERR_OUT_OF_BOUNDS;
+    }
+    while (pos < end) {
+        uint32_t start, size;
+        if (airlock_flash_sector(fl, a->off + pos, &start, &size) != 0) {
+            return AIRLOCK_ERR_INVAL;
+        }
+        boot_feed(b);
+        b->stats.erases++;
+        if (fl->erase(fl->ctx, start) != 0) {
+            return AIRLOCK_ERR_IO;
+        }
+        if (fl->sync && fl->sync(fl->ctx) != 0) {
+            return AIRLOCK_ERR_IO;
+        }
+        pos = start + size - a->off;
+    }
+    return 0;
+}
+
+int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t *src,
+              uint32_t off, uint32_t len)
+{
+    uint32_t ws = dst->flash->write_size;
+    /* whole write units per chunk; the buffer is a multiple of 32 bytes */
+    uint32_t chunk = b->cfg->buf_len / ws * ws;
+    uint32_t done = 0;
+    while (done < len) {
+        uint32_t n = len - done < chunk ? len - done : chunk;
+        uint32_t padded = (n + ws - 1u) / ws * ws;
+        int rc = boot_read(b, src, off + done, b->cfg->buf, n);
+        if (rc) {
+            return rc;
+        }
+        memset(b->cfg->buf + n, dst->flash->erased_val, padded - n);
+        rc = boot_prog(b, dst, off + done, b->cfg->buf, padded);
+        if (rc) {
+            return rc;
+        }
+        done += n;
+        boot_feed(b);
+    }
+    return 0;
+}
+
+/* ---- decision ---------------------------------------------------------- */
+
+const char *airlock_boot_action_name(int action)
+{
+    switch (action) {
+    case AIRLOCK_BOOT_NORMAL:
+        return "normal";
+    case AIRLOCK_BOOT_INSTALLED:
+        return "installed";
+    case AIRLOCK_BOOT_TRIAL:
+        return "trial";
+    case AIRLOCK_BOOT_REVERTED:
+        return "reverted";
+    case AIRLOCK_BOOT_REJECTED:
+        return "rejected";
+    case AIRLOCK_BOOT_FAILED:
+        return "failed";
+    default:
+        return "unknown";
+    }
+}
+
+struct slot_check {
+    airlock_image_t img;
+    airlock_verify_result_t vr;
+    airlock_err_detail_t det;
+};
+
+/* Is the image in slot id bootable: parses, fits, flags, verifies? */
+static int check_slot(airlock_boot_t *b, int id, struct slot_check *sc)
+{
+    const airlock_boot_cfg_t *cfg = b->cfg;
+    const airlock_area_t *a = boot_area(b, id);
+    airlock_source_t src;
+    memset(sc, 0, sizeof(*sc));
+    airlock_area_source(a, &src);
+    int rc = airlock_image_parse(&src, &sc->img, &sc->det);
+    if (rc) {
+        return rc;
+    }
+    if (sc->img.end > airlock_trailer_start(a, &b->geom[id])) {
+        sc->det.field = "image end";
+        sc->det.offset = sc->img.end;
+        return AIRLOCK_ERR_TOO_BIG;
+    }
+    if (sc->img.hdr.flags & (AIRLOCK_IMAGE_F_NON_BOOTABLE | AIRLOCK_IMAGE_F_ENCRYPTED_AES128 |
+                             AIRLOCK_IMAGE_F_ENCRYPTED_AES256 | AIRLOCK_IMAGE_F_COMPRESSED_LZMA1 |
+                             AIRLOCK_IMAGE_F_COMPRESSED_LZMA2)) {
+        sc->det.field = "header.flags";
+        sc->det.offset = 16;
+        return AIRLOCK_ERR_NOT_BOOTABLE;
+    }
+    airlock_verify_cfg_t vc = {cfg->crypto, cfg->keys, cfg->nkeys, cfg->buf, cfg->buf_len};
+    b->stats.reads++;
+    b->stats.read_bytes += sc->img.tlv_off;
+    rc = airlock_image_verify(&src, &sc->img, &vc, &sc->vr, &sc->det);
+    if (rc) {
+        return rc;
+    }
+    /* A second, independent look at the outcome (glitch hardening). */
+    if (!sc->vr.hash_ok || (cfg->nkeys > 0 && sc->vr.key_index < 0)) {
+        return AIRLOCK_ERR_CRYPTO;
+    }
+    return 0;
+}
+
+static void set_result(airlock_boot_result_t *res, int action, int err, const char *msg)
+{
+    res->action = action;
+    res->err = err;
+    res->message = msg;
+}
+
+/* Refuse an update: consume the request so it is not retried forever. */
+static int reject(airlock_boot_t *b, airlock_boot_result_t *res, int err,
+                  const airlock_err_detail_t *det, const char *msg)
+{
+    set_result(res, AIRLOCK_BOOT_REJECTED, err, msg);
+    res->detail = *det;
+    return airlock_trailer_write_flag(boot_area(b, AIRLOCK_AREA_SECONDARY),
+                                      &b->geom[AIRLOCK_AREA_SECONDARY], AIRLOCK_FLAG_COPY_DONE,
+                                      0x01);
+}
+
+/* Verify the primary and fill the result for handing it over. */
+static int boot_primary(airlock_boot_t *b, airlock_boot_result_t *res, bool confirmed)
+{
+    struct slot_check sc;
+    int rc = check_slot(b, AIRLOCK_AREA_PRIMARY, &sc);
+    if (rc) {
+        set_result(res, AIRLOCK_BOOT_FAILED, rc, "primary image does not verify: not booting");
+        res->detail = sc.det;
+        res->slot = -1;
+        return rc;
+    }
+    res->slot = AIRLOCK_AREA_PRIMARY;
+    res->image_off = sc.img.hdr.hdr_size;
+    res->version = sc.img.hdr.version;
+    res->confirmed = confirmed;
+    return 0;
+}
+
+static int config(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_err_detail_t *det)
+{
+    if (!cfg || !cfg->layout || !cfg->engine || !cfg->crypto || !cfg->buf ||
+        cfg->buf_len < 64 || cfg->buf_len % 32 != 0 ||
+        (cfg->nkeys == 0 && !cfg->allow_unsigned) || (cfg->nkeys > 0 && !cfg->keys)) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    int rc = airlock_layout_check(cfg->layout, det);
+    if (rc) {
+        return rc;
+    }
+    memset(b, 0, sizeof(*b));
+    b->cfg = cfg;
+    uint32_t max_align = airlock_layout_max_align(cfg->layout);
+    for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
+        const airlock_area_t *a = &cfg->layout->area[id];
+        b->geom[id].max_align = max_align;
+        b->geom[id].write_size = a->flash ? a->flash->write_size : 1;
+        b->geom[id].max_sectors = cfg->max_sectors ? cfg->max_sectors : 128;
+    }
+    return cfg->engine->check(b, det) ? AIRLOCK_ERR_LAYOUT : 0;
+}
+
+int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_result_t *res)
+{
+    airlock_trailer_t st;
+    memset(res, 0, sizeof(*res));
+    res->slot = -1;
+    int rc = config(b, cfg, &res->detail);
+    if (rc) {
+        set_result(res, AIRLOCK_BOOT_FAILED, rc, "bootloader configuration or layout is invalid");
+        return rc;
+    }
+    const airlock_area_t *sec = boot_area(b, AIRLOCK_AREA_SECONDARY);
+    rc = airlock_trailer_load(sec, &b->geom[AIRLOCK_AREA_SECONDARY], &st);
+    if (rc) {
+        return rc;
+    }
+    /* A request: valid magic, not yet consumed. A torn image_ok is a TEST. */
+    if (st.magic == AIRLOCK_FIELD_SET && st.copy_done == AIRLOCK_FIELD_UNSET) {
+        int type = st.image_ok == AIRLOCK_FIELD_SET ? AIRLOCK_SWAP_PERM : AIRLOCK_SWAP_TEST;
+        struct slot_check upd, cur;
+        rc = check_slot(b, AIRLOCK_AREA_SECONDARY, &upd);
+        if (rc == AIRLOCK_ERR_IO) {
+            return rc;
+        }
+        if (rc) {
+            rc = reject(b, res, rc, &upd.det, "requested update does not verify: refused");
+            return rc ? rc : boot_primary(b, res, true);
+        }
+        int cur_rc = check_slot(b, AIRLOCK_AREA_PRIMARY, &cur);
+        if (cur_rc == AIRLOCK_ERR_IO) {
+            return cur_rc;
+        }
+        /* Compare with the running image only if there is a valid one. */
+        if (cur_rc == 0 && airlock_version_cmp(&upd.img.hdr.version, &cur.img.hdr.version) < 0) {
+            upd.det.field = "header.version";
+            upd.det.offset = 20;
+            rc = reject(b, res, AIRLOCK_ERR_DOWNGRADE, &upd.det,
+                        "requested update is older than the running image: refused");
+            return rc ? rc : boot_primary(b, res, true);
+        }
+        if (cur_rc == 0 && cur.vr.has_sec_cnt &&
+            (!upd.vr.has_sec_cnt || upd.vr.sec_cnt < cur.vr.sec_cnt)) {
+            upd.det.field = "SEC_CNT";
+            upd.det.offset = 0;
+            upd.det.has_values = 1;
+            upd.det.expected = cur.vr.sec_cnt;
+            upd.det.found = upd.vr.sec_cnt;
+            rc = reject(b, res, AIRLOCK_ERR_SEC_CNT_ROLLBACK, &upd.det,
+                        "requested update's security counter is lower: refused");
+            return rc ? rc : boot_primary(b, res, true);
+        }
+        rc = cfg->engine->install(b, upd.img.end, type);
+        if (rc) {
+            return rc;
+        }
+        rc = boot_primary(b, res, true);
+        if (rc) {
+            /* Copied but does not verify: flash failing. Keep the request. */
+            return rc;
+        }
+        /* The new image is in place and verified: consume the request. */
+        rc = airlock_trailer_write_flag(sec, &b->geom[AIRLOCK_AREA_SECONDARY],
+                                        AIRLOCK_FLAG_COPY_DONE, 0x01);
+        if (rc) {
+            res->slot = -1;
+            return rc;
+        }
+        set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
+                   (cfg->engine->caps & AIRLOCK_ENGINE_CAN_REVERT) || type == AIRLOCK_SWAP_PERM
+                       ? "installed the requested update"
+                       : "installed the requested update permanently (this engine cannot revert)");
+        return 0;
+    }
+    set_result(res, AIRLOCK_BOOT_NORMAL, 0, "booting the primary image");
+    return boot_primary(b, res, true);
+}
+
+/* ---- application side -------------------------------------------------- */
+
+static void app_geom(const airlock_layout_t *layout, int id, uint32_t max_sectors,
+                     airlock_trailer_geom_t *g)
+{
+    g->max_align = airlock_layout_max_align(layout);
+    g->write_size = layout->area[id].flash->write_size;
+    g->max_sectors = max_sectors ? max_sectors : 128;
+}
+
+int airlock_boot_request(const airlock_layout_t *layout, uint32_t max_sectors, bool permanent)
+{
+    airlock_trailer_geom_t g;
+    if (!layout || airlock_layout_check(layout, NULL) != 0) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    const airlock_area_t *sec = &layout->area[AIRLOCK_AREA_SECONDARY];
+    app_geom(layout, AIRLOCK_AREA_SECONDARY, max_sectors, &g);
+    /* image_ok first: the magic is what makes the request visible. */
+    if (permanent) {
+        int rc = airlock_trailer_write_flag(sec, &g, AIRLOCK_FLAG_IMAGE_OK, 0x01);
+        if (rc) {
+            return rc;
+        }
+    }
+    return airlock_trailer_write_magic(sec, &g);
+}
+
+int airlock_boot_confirm(const airlock_layout_t *layout, uint32_t max_sectors)
+{
+    airlock_trailer_geom_t g;
+    airlock_trailer_t t;
+    if (!layout || airlock_layout_check(layout, NULL) != 0) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    const airlock_area_t *pri = &layout->area[AIRLOCK_AREA_PRIMARY];
+    app_geom(layout, AIRLOCK_AREA_PRIMARY, max_sectors, &g);
+    int rc = airlock_trailer_load(pri, &g, &t);
+    if (rc) {
+        return rc;
+    }
+    /* Only an erased image_ok may be programmed; anything else is final. */
+    if (t.image_ok != AIRLOCK_FIELD_UNSET) {
+        return 0;
+    }
+    return airlock_trailer_write_flag(pri, &g, AIRLOCK_FLAG_IMAGE_OK, 0x01);
+}

@@ -1,0 +1,135 @@
+/*
+ * The bootloader core: decide what to boot, install a requested update
+ * through the chosen engine, resume an interrupted one, and never hand over
+ * an image that does not verify. State lives in caller-owned structs; flash
+ * is reached only through the layout's flash ports.
+ */
+#ifndef AIRLOCK_BOOT_H
+#define AIRLOCK_BOOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "airlock/crypto.h"
+#include "airlock/err.h"
+#include "airlock/image.h"
+#include "airlock/layout.h"
+#include "airlock/trailer.h"
+
+struct airlock_boot;
+
+/* Engine capabilities. */
+#define AIRLOCK_ENGINE_CAN_REVERT 0x1u /* keeps the old image to go back to */
+
+/*
+ * An install engine: one .c file exporting one of these. Engines move
+ * images between slots; the decision of what to do is airlock_boot's.
+ * Every engine records its progress on flash before and after each
+ * destructive step so that a reset at any flash operation resumes.
+ */
+typedef struct airlock_engine {
+    const char *name;
+    uint32_t caps;
+    /* Can this engine run on b's layout? 0 or INVAL with det filled. */
+    int (*check)(const struct airlock_boot *b, airlock_err_detail_t *det);
+    /*
+     * Install the verified image in the secondary slot (image_len bytes,
+     * header to last TLV) as a TEST (trial) or PERM (permanent) update,
+     * returning only when the primary holds it and the request is consumed.
+     * Called again after a reset while the request is still pending: it must
+     * converge from any intermediate flash state.
+     */
+    int (*install)(struct airlock_boot *b, uint32_t image_len, int swap_type);
+} airlock_engine_t;
+
+/* The engines. */
+extern const airlock_engine_t airlock_engine_overwrite;
+
+/* Flash operation counts of one airlock_boot call (for benches and tests). */
+typedef struct airlock_boot_stats {
+    uint32_t erases;
+    uint32_t progs;
+    uint32_t prog_bytes;
+    uint32_t reads;
+    uint32_t read_bytes;
+} airlock_boot_stats_t;
+
+typedef struct airlock_boot_cfg {
+    const airlock_layout_t *layout;
+    const airlock_engine_t *engine;
+    const airlock_crypto_t *crypto;
+    /* Trusted keys. nkeys == 0 refuses every image unless allow_unsigned. */
+    const airlock_pubkey_t *keys;
+    size_t nkeys;
+    bool allow_unsigned; /* accept hash-only images (development only) */
+    /* Trial boots an unconfirmed update gets before it is reverted (>= 1). */
+    uint32_t max_trials;
+    /* Swap-status capacity in sectors (imgtool -M), default 128 when 0. */
+    uint32_t max_sectors;
+    /* Called between bounded steps of long operations; may be NULL. */
+    void (*watchdog_feed)(void *ctx);
+    void *watchdog_ctx;
+    /*
+     * Work buffer for copying and hashing: at least 64 bytes and a multiple
+     * of 32; larger is faster (a sector's worth is plenty).
+     */
+    uint8_t *buf;
+    uint32_t buf_len;
+} airlock_boot_cfg_t;
+
+/* What happened in this boot. */
+enum airlock_boot_action {
+    AIRLOCK_BOOT_NORMAL = 0,     /* booted the primary, nothing to do */
+    AIRLOCK_BOOT_INSTALLED = 1,  /* installed the requested update, booting it */
+    AIRLOCK_BOOT_TRIAL = 2,      /* booting an unconfirmed update for a trial */
+    AIRLOCK_BOOT_REVERTED = 3,   /* went back to the previous image */
+    AIRLOCK_BOOT_REJECTED = 4,   /* a requested update was refused; booting the old one */
+    AIRLOCK_BOOT_FAILED = 5,     /* nothing verifiable to boot: do not jump */
+};
+
+/* "normal", "installed", ... */
+const char *airlock_boot_action_name(int action);
+
+typedef struct airlock_boot_result {
+    int action;           /* enum airlock_boot_action */
+    int err;              /* why, for REJECTED/FAILED (enum airlock_err), else 0 */
+    const char *message;  /* one human sentence, static storage */
+    int slot;             /* area to boot (AIRLOCK_AREA_PRIMARY) or -1 */
+    uint32_t image_off;   /* entry: slot offset + hdr_size, valid when slot >= 0 */
+    airlock_version_t version; /* of the image booted */
+    bool confirmed;       /* the booted image is permanent (not on trial) */
+    airlock_err_detail_t detail; /* for REJECTED/FAILED: field and offset */
+} airlock_boot_result_t;
+
+/* Caller-owned bootloader state. */
+typedef struct airlock_boot {
+    const airlock_boot_cfg_t *cfg;
+    airlock_trailer_geom_t geom[AIRLOCK_AREA_COUNT];
+    airlock_boot_stats_t stats;
+} airlock_boot_t;
+
+/*
+ * Run the bootloader once: resume or perform a requested install, count or
+ * end a trial, verify the image to boot. Returns 0 when res->slot holds a
+ * verified image to jump to, or the error (also in res->err) when nothing
+ * can be booted (res->action == AIRLOCK_BOOT_FAILED). A flash I/O error
+ * (a power cut in the simulator) returns AIRLOCK_ERR_IO: reset and call again.
+ */
+int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_result_t *res);
+
+/*
+ * Application side. Request that the image in the secondary slot be
+ * installed at the next boot: as a trial (permanent == false: it must call
+ * airlock_boot_confirm after its health checks or it is reverted), or for
+ * good. The secondary's trailer must be erased (a freshly written slot).
+ */
+int airlock_boot_request(const airlock_layout_t *layout, uint32_t max_sectors, bool permanent);
+
+/*
+ * Application side: mark the running (primary) image good so it is kept.
+ * Idempotent: does nothing if it is already confirmed.
+ */
+int airlock_boot_confirm(const airlock_layout_t *layout, uint32_t max_sectors);
+
+#endif /* AIRLOCK_BOOT_H */
