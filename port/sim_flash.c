@@ -1,0 +1,1041 @@
+/*
+ * The sim flash: NOR flash in RAM or in a shared-mapped file, checking every
+ * port call against the NOR rules and tearing the chosen operation when power
+ * is cut. Host only. It must never print, never guess (all randomness from
+ * its own seeded PRNG) and never let a refused call change flash.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "airlock/sim_flash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airlock/err.h"
+#include "airlock/layout.h"
+
+#define NVIOL 5 /* RANGE .. ERASE_ADDR, indexed by -101 - err */
+#define DESC_LEN 192
+
+struct airlock_sim_flash {
+    airlock_flash_t port;
+    airlock_sector_run_t *runs;
+
+    uint8_t *data;      /* size bytes: malloc'd, or the mapped file */
+    uint8_t *prog_map;  /* one bit per write unit: programmed since erase */
+    uint32_t nunits;
+    uint32_t ws_shift;  /* log2(write_size) */
+    int fd;             /* -1 when RAM-backed */
+
+    uint32_t nsec;
+    uint64_t *sec_start; /* nsec + 1 entries; sec_start[nsec] == size */
+    airlock_sim_flash_counts_t total;
+    airlock_sim_flash_counts_t *per_sec;
+
+    uint64_t viol[NVIOL];
+    airlock_sim_flash_violation_t last_viol;
+
+    bool powered;
+    bool cut_pending;
+    uint64_t cut_in;   /* numbered calls to let pass before the cut */
+    unsigned counted;  /* AIRLOCK_SIM_FLASH_OP_* mask */
+    int tear_policy;
+    uint64_t ops;
+    uint64_t seed;
+    uint64_t rng;
+    airlock_sim_flash_cut_t cut;
+
+    char desc[DESC_LEN]; /* scratch for the _str functions */
+};
+
+struct airlock_sim_flash_snapshot {
+    uint32_t size;
+    uint32_t write_size;
+    uint8_t *data;
+    uint8_t *prog_map;
+};
+
+/* ---- errors and names ----------------------------------------------------- */
+
+const char *airlock_sim_flash_errname(int err)
+{
+    switch (err) {
+#define NAME_(name, value, msg)                                                \
+    case (value):                                                              \
+        return #name;
+        AIRLOCK_SIM_FLASH_ERR_LIST(NAME_)
+#undef NAME_
+    default:
+        return airlock_errname(err);
+    }
+}
+
+const char *airlock_sim_flash_strerror(int err)
+{
+    switch (err) {
+#define MSG_(name, value, msg)                                                 \
+    case (value):                                                              \
+        return (msg);
+        AIRLOCK_SIM_FLASH_ERR_LIST(MSG_)
+#undef MSG_
+    default:
+        return airlock_strerror(err);
+    }
+}
+
+const char *airlock_sim_flash_tear_name(int tear)
+{
+    static const char *const names[] = {"any",    "partial", "nothing", "done",
+                                        "prefix", "units",   "drift",   "noise"};
+    if (tear < 0 || tear > AIRLOCK_SIM_FLASH_TEAR_NOISE) {
+        return "?";
+    }
+    return names[tear];
+}
+
+static const char *op_name(int op)
+{
+    switch (op) {
+    case AIRLOCK_SIM_FLASH_OP_READ:
+        return "read";
+    case AIRLOCK_SIM_FLASH_OP_PROG:
+        return "prog";
+    case AIRLOCK_SIM_FLASH_OP_ERASE:
+        return "erase";
+    default:
+        return "sync";
+    }
+}
+
+/* ---- PRNG: splitmix64 ----------------------------------------------------- */
+
+static uint64_t rnd(airlock_sim_flash_t *sim)
+{
+    uint64_t z = (sim->rng += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n), n > 0. The modulo bias is below 2^-32 for our n. */
+static uint64_t rnd_below(airlock_sim_flash_t *sim, uint64_t n)
+{
+    return rnd(sim) % n;
+}
+
+static void rnd_fill(airlock_sim_flash_t *sim, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        uint64_t r = rnd(sim);
+        for (int i = 0; i < 8 && n > 0; i++, n--) {
+            *p++ = (uint8_t)(r >> (8 * i));
+        }
+    }
+}
+
+/* ---- programmed-unit map -------------------------------------------------- */
+
+static bool unit_prog(const airlock_sim_flash_t *sim, uint32_t u)
+{
+    return (sim->prog_map[u >> 3] >> (u & 7u)) & 1u;
+}
+
+static void unit_set(airlock_sim_flash_t *sim, uint32_t u, bool on)
+{
+    uint8_t bit = (uint8_t)(1u << (u & 7u));
+    if (on) {
+        sim->prog_map[u >> 3] |= bit;
+    } else {
+        sim->prog_map[u >> 3] &= (uint8_t)~bit;
+    }
+}
+
+static uint32_t ws(const airlock_sim_flash_t *sim)
+{
+    return sim->port.write_size;
+}
+
+static bool unit_erased(const airlock_sim_flash_t *sim, uint32_t u)
+{
+    const uint8_t *p = sim->data + ((size_t)u << sim->ws_shift);
+    for (uint32_t i = 0; i < ws(sim); i++) {
+        if (p[i] != sim->port.erased_val) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Units [first, first + n): programmed iff not all erased_val. */
+static void derive_prog(airlock_sim_flash_t *sim, uint32_t first, uint32_t n)
+{
+    for (uint32_t u = first; u < first + n; u++) {
+        unit_set(sim, u, !unit_erased(sim, u));
+    }
+}
+
+/* ---- sectors and counters ------------------------------------------------- */
+
+/* Index of the sector containing addr (addr < size). */
+static uint32_t sector_of(const airlock_sim_flash_t *sim, uint32_t addr)
+{
+    uint32_t lo = 0, hi = sim->nsec; /* sec_start[lo] <= addr < sec_start[hi] */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (sim->sec_start[mid] <= addr) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* Count a performed read or prog of len bytes at addr, split over sectors. */
+static void count_access(airlock_sim_flash_t *sim, int op, uint32_t addr, uint32_t len)
+{
+    bool rd = op == AIRLOCK_SIM_FLASH_OP_READ;
+    if (rd) {
+        sim->total.read_calls++;
+        sim->total.read_bytes += len;
+    } else {
+        sim->total.prog_calls++;
+        sim->total.prog_bytes += len;
+    }
+    if (len == 0) {
+        /* Still a call on the sector it addresses (if any). */
+        if (addr < sim->port.size) {
+            airlock_sim_flash_counts_t *c = &sim->per_sec[sector_of(sim, addr)];
+            if (rd) {
+                c->read_calls++;
+            } else {
+                c->prog_calls++;
+            }
+        }
+        return;
+    }
+    uint64_t pos = addr, end = (uint64_t)addr + len;
+    for (uint32_t s = sector_of(sim, addr); pos < end; s++) {
+        uint64_t chunk = (end < sim->sec_start[s + 1] ? end : sim->sec_start[s + 1]) - pos;
+        airlock_sim_flash_counts_t *c = &sim->per_sec[s];
+        if (rd) {
+            c->read_calls++;
+            c->read_bytes += chunk;
+        } else {
+            c->prog_calls++;
+            c->prog_bytes += chunk;
+        }
+        pos += chunk;
+    }
+}
+
+/* ---- violations ------------------------------------------------------------ */
+
+static int violation(airlock_sim_flash_t *sim, int err, int op, uint32_t addr, uint32_t len,
+                     uint32_t at)
+{
+    sim->viol[-101 - err]++;
+    sim->last_viol.err = err;
+    sim->last_viol.op = op;
+    sim->last_viol.addr = addr;
+    sim->last_viol.len = len;
+    sim->last_viol.at = at;
+    return err;
+}
+
+static int check_prog(airlock_sim_flash_t *sim, uint32_t addr, const uint8_t *buf, uint32_t len)
+{
+    const int op = AIRLOCK_SIM_FLASH_OP_PROG;
+    if ((uint64_t)addr + len > sim->port.size) {
+        return violation(sim, AIRLOCK_SIM_FLASH_ERR_RANGE, op, addr, len, addr);
+    }
+    if ((addr | len) & (ws(sim) - 1u)) {
+        return violation(sim, AIRLOCK_SIM_FLASH_ERR_ALIGN, op, addr, len, addr);
+    }
+    uint32_t first = addr >> sim->ws_shift, n = len >> sim->ws_shift;
+    for (uint32_t u = first; u < first + n; u++) {
+        if (unit_prog(sim, u)) {
+            return violation(sim, AIRLOCK_SIM_FLASH_ERR_REPROG, op, addr, len,
+                             u << sim->ws_shift);
+        }
+    }
+    /* In "distance from erased" form (x ^ erased_val) a prog may only set bits. */
+    uint8_t e = sim->port.erased_val;
+    for (uint32_t i = 0; i < len; i++) {
+        uint8_t old = (uint8_t)(sim->data[addr + i] ^ e), want = (uint8_t)(buf[i] ^ e);
+        if (old & (uint8_t)~want) {
+            return violation(sim, AIRLOCK_SIM_FLASH_ERR_BIT_BACK, op, addr, len, addr + i);
+        }
+    }
+    return 0;
+}
+
+uint64_t airlock_sim_flash_violations(const airlock_sim_flash_t *sim, int err)
+{
+    if (err == 0) {
+        uint64_t n = 0;
+        for (int i = 0; i < NVIOL; i++) {
+            n += sim->viol[i];
+        }
+        return n;
+    }
+    if (err > -101 || err < -101 - (NVIOL - 1)) {
+        return 0;
+    }
+    return sim->viol[-101 - err];
+}
+
+bool airlock_sim_flash_last_violation(const airlock_sim_flash_t *sim,
+                                      airlock_sim_flash_violation_t *out)
+{
+    if (out) {
+        *out = sim->last_viol;
+    }
+    return sim->last_viol.err != 0;
+}
+
+const char *airlock_sim_flash_violation_str(const airlock_sim_flash_t *sim)
+{
+    airlock_sim_flash_t *s = (airlock_sim_flash_t *)sim; /* desc is scratch */
+    const airlock_sim_flash_violation_t *v = &sim->last_viol;
+    if (v->err == 0) {
+        return "";
+    }
+    snprintf(s->desc, sizeof s->desc, "%s at 0x%lx len %lu: %s at 0x%lx (%s)", op_name(v->op),
+             (unsigned long)v->addr, (unsigned long)v->len, airlock_sim_flash_errname(v->err),
+             (unsigned long)v->at, airlock_sim_flash_strerror(v->err));
+    return s->desc;
+}
+
+/* ---- power and cuts -------------------------------------------------------- */
+
+/*
+ * Number a call of kind op (if op is counted) and say whether it is the one
+ * power dies in.
+ */
+static bool tick(airlock_sim_flash_t *sim, int op)
+{
+    if (!(sim->counted & (unsigned)op)) {
+        return false;
+    }
+    uint64_t idx = sim->ops++;
+    if (!sim->cut_pending) {
+        return false;
+    }
+    if (sim->cut_in > 0) {
+        sim->cut_in--;
+        return false;
+    }
+    sim->cut_pending = false;
+    sim->powered = false;
+    memset(&sim->cut, 0, sizeof sim->cut);
+    sim->cut.happened = true;
+    sim->cut.op = op;
+    sim->cut.index = idx;
+    sim->cut.half = -1;
+    sim->cut.tear = AIRLOCK_SIM_FLASH_TEAR_NOTHING;
+    return true;
+}
+
+/* Choose how this prog (is_erase false) or erase is torn. */
+static int pick_tear(airlock_sim_flash_t *sim, bool is_erase)
+{
+    static const int any_prog[8] = {2, 3, 4, 4, 4, 5, 5, 6};
+    static const int any_erase[8] = {2, 3, 4, 4, 5, 6, 6, 7};
+    static const int part_prog[6] = {4, 4, 4, 5, 5, 6};
+    static const int part_erase[4] = {4, 5, 6, 7};
+    int t;
+    switch (sim->tear_policy) {
+    case AIRLOCK_SIM_FLASH_TEAR_ANY:
+        t = is_erase ? any_erase[rnd_below(sim, 8)] : any_prog[rnd_below(sim, 8)];
+        break;
+    case AIRLOCK_SIM_FLASH_TEAR_PARTIAL:
+        t = is_erase ? part_erase[rnd_below(sim, 4)] : part_prog[rnd_below(sim, 6)];
+        break;
+    default:
+        t = sim->tear_policy;
+        break;
+    }
+    if (!is_erase && t == AIRLOCK_SIM_FLASH_TEAR_NOISE) {
+        t = AIRLOCK_SIM_FLASH_TEAR_DRIFT;
+    }
+    return t;
+}
+
+/* Write prog unit i (of the call at addr) fully, or half: a random part of its bits. */
+static void write_unit(airlock_sim_flash_t *sim, uint32_t addr, const uint8_t *buf, uint32_t i,
+                       bool half)
+{
+    uint32_t w = ws(sim), off = i * w;
+    uint8_t e = sim->port.erased_val;
+    uint8_t *p = sim->data + addr + off;
+    uint8_t mask[32];
+    if (half) {
+        rnd_fill(sim, mask, w);
+    }
+    for (uint32_t b = 0; b < w; b++) {
+        /* Distance from erased: old | (want & mask); check_prog made old a subset of want. */
+        uint8_t old = (uint8_t)(p[b] ^ e), want = (uint8_t)(buf[off + b] ^ e);
+        uint8_t now = half ? (uint8_t)(old | (want & mask[b])) : want;
+        p[b] = (uint8_t)(now ^ e);
+    }
+    unit_set(sim, (addr >> sim->ws_shift) + i, true);
+}
+
+static void tear_prog(airlock_sim_flash_t *sim, uint32_t addr, const uint8_t *buf, uint32_t len)
+{
+    uint32_t n = len >> sim->ws_shift, done = 0;
+    int32_t half = -1;
+    int t = pick_tear(sim, false);
+    switch (t) {
+    case AIRLOCK_SIM_FLASH_TEAR_DONE:
+        for (uint32_t i = 0; i < n; i++) {
+            write_unit(sim, addr, buf, i, false);
+        }
+        done = n;
+        break;
+    case AIRLOCK_SIM_FLASH_TEAR_PREFIX:
+        if (n == 0) {
+            break;
+        }
+        done = (uint32_t)rnd_below(sim, n);
+        for (uint32_t i = 0; i < done; i++) {
+            write_unit(sim, addr, buf, i, false);
+        }
+        if (rnd(sim) & 1u) {
+            half = (int32_t)done;
+            write_unit(sim, addr, buf, done, true);
+        }
+        break;
+    case AIRLOCK_SIM_FLASH_TEAR_UNITS: {
+        if (n == 0) {
+            break;
+        }
+        /* One candidate for the half unit; every other unit tosses a coin. */
+        uint32_t cand = (uint32_t)rnd_below(sim, n);
+        bool do_half = rnd(sim) & 1u;
+        for (uint32_t i = 0; i < n; i++) {
+            if (i == cand && do_half) {
+                half = (int32_t)i;
+                write_unit(sim, addr, buf, i, true);
+            } else if (rnd(sim) & 1u) {
+                write_unit(sim, addr, buf, i, false);
+                done++;
+            }
+        }
+        break;
+    }
+    case AIRLOCK_SIM_FLASH_TEAR_DRIFT:
+        for (uint32_t i = 0; i < n; i++) {
+            write_unit(sim, addr, buf, i, true);
+        }
+        break;
+    default: /* NOTHING */
+        break;
+    }
+    sim->cut.tear = t;
+    sim->cut.units = n;
+    sim->cut.done = done;
+    sim->cut.half = half;
+}
+
+/* Erase unit u completely. */
+static void erase_unit(airlock_sim_flash_t *sim, uint32_t u)
+{
+    memset(sim->data + ((size_t)u << sim->ws_shift), sim->port.erased_val, ws(sim));
+    unit_set(sim, u, false);
+}
+
+static void tear_erase(airlock_sim_flash_t *sim, uint32_t start, uint32_t size)
+{
+    uint32_t first = start >> sim->ws_shift, n = size >> sim->ws_shift, done = 0;
+    uint8_t e = sim->port.erased_val;
+    int t = pick_tear(sim, true);
+    switch (t) {
+    case AIRLOCK_SIM_FLASH_TEAR_DONE:
+        done = n;
+        break;
+    case AIRLOCK_SIM_FLASH_TEAR_PREFIX:
+        done = (uint32_t)rnd_below(sim, n);
+        break;
+    default:
+        break;
+    }
+    if (t == AIRLOCK_SIM_FLASH_TEAR_DONE || t == AIRLOCK_SIM_FLASH_TEAR_PREFIX) {
+        for (uint32_t i = 0; i < done; i++) {
+            erase_unit(sim, first + i);
+        }
+    } else if (t == AIRLOCK_SIM_FLASH_TEAR_UNITS) {
+        for (uint32_t i = 0; i < n; i++) {
+            if (rnd(sim) & 1u) {
+                erase_unit(sim, first + i);
+                done++;
+            }
+        }
+    } else if (t == AIRLOCK_SIM_FLASH_TEAR_DRIFT || t == AIRLOCK_SIM_FLASH_TEAR_NOISE) {
+        /* Disturbed units are in no known state: programmed unless unchanged. */
+        uint32_t w = ws(sim);
+        uint8_t r[32];
+        for (uint32_t i = 0; i < n; i++) {
+            uint8_t *p = sim->data + ((size_t)(first + i) << sim->ws_shift);
+            bool changed = false;
+            rnd_fill(sim, r, w);
+            for (uint32_t b = 0; b < w; b++) {
+                uint8_t now = t == AIRLOCK_SIM_FLASH_TEAR_NOISE
+                                  ? r[b]
+                                  : (uint8_t)((((p[b] ^ e) & r[b])) ^ e); /* bits only drop */
+                changed |= now != p[b];
+                p[b] = now;
+            }
+            if (changed) {
+                unit_set(sim, first + i, true);
+            }
+        }
+    }
+    sim->cut.tear = t;
+    sim->cut.units = n;
+    sim->cut.done = done;
+}
+
+void airlock_sim_flash_seed(airlock_sim_flash_t *sim, uint64_t seed)
+{
+    sim->seed = seed;
+    sim->rng = seed;
+}
+
+uint64_t airlock_sim_flash_get_seed(const airlock_sim_flash_t *sim)
+{
+    return sim->seed;
+}
+
+void airlock_sim_flash_count_ops(airlock_sim_flash_t *sim, unsigned ops)
+{
+    unsigned all = AIRLOCK_SIM_FLASH_OP_READ | AIRLOCK_SIM_FLASH_OP_PROG |
+                   AIRLOCK_SIM_FLASH_OP_ERASE | AIRLOCK_SIM_FLASH_OP_SYNC;
+    ops &= all;
+    sim->counted = ops ? ops : (AIRLOCK_SIM_FLASH_OP_PROG | AIRLOCK_SIM_FLASH_OP_ERASE);
+}
+
+int airlock_sim_flash_set_tear(airlock_sim_flash_t *sim, int policy)
+{
+    if (policy < AIRLOCK_SIM_FLASH_TEAR_ANY || policy > AIRLOCK_SIM_FLASH_TEAR_NOISE) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    sim->tear_policy = policy;
+    return 0;
+}
+
+void airlock_sim_flash_cut_at(airlock_sim_flash_t *sim, uint64_t k)
+{
+    sim->cut_pending = true;
+    sim->cut_in = k;
+}
+
+uint64_t airlock_sim_flash_cut_random(airlock_sim_flash_t *sim, uint64_t lo, uint64_t hi)
+{
+    uint64_t k = hi > lo ? lo + rnd_below(sim, hi - lo) : lo;
+    airlock_sim_flash_cut_at(sim, k);
+    return k;
+}
+
+void airlock_sim_flash_cut_cancel(airlock_sim_flash_t *sim)
+{
+    sim->cut_pending = false;
+}
+
+void airlock_sim_flash_power_off(airlock_sim_flash_t *sim)
+{
+    sim->powered = false;
+}
+
+void airlock_sim_flash_power_on(airlock_sim_flash_t *sim)
+{
+    sim->powered = true;
+    sim->ops = 0;
+}
+
+bool airlock_sim_flash_powered(const airlock_sim_flash_t *sim)
+{
+    return sim->powered;
+}
+
+uint64_t airlock_sim_flash_ops(const airlock_sim_flash_t *sim)
+{
+    return sim->ops;
+}
+
+bool airlock_sim_flash_last_cut(const airlock_sim_flash_t *sim, airlock_sim_flash_cut_t *out)
+{
+    *out = sim->cut;
+    return out->happened;
+}
+
+const char *airlock_sim_flash_cut_str(const airlock_sim_flash_t *sim)
+{
+    airlock_sim_flash_t *s = (airlock_sim_flash_t *)sim; /* desc is scratch */
+    const airlock_sim_flash_cut_t *c = &sim->cut;
+    char *d = s->desc;
+    size_t cap = sizeof s->desc;
+    int n;
+    if (!c->happened) {
+        return "";
+    }
+    n = snprintf(d, cap, "op %llu %s at 0x%lx len %lu: ", (unsigned long long)c->index,
+                 op_name(c->op), (unsigned long)c->addr, (unsigned long)c->len);
+    if (n < 0 || (size_t)n >= cap) {
+        return d;
+    }
+    d += n;
+    cap -= (size_t)n;
+    if (c->err != AIRLOCK_SIM_FLASH_ERR_CUT) {
+        snprintf(d, cap, "refused (%s), nothing torn", airlock_sim_flash_errname(c->err));
+    } else if (c->op == AIRLOCK_SIM_FLASH_OP_READ || c->op == AIRLOCK_SIM_FLASH_OP_SYNC) {
+        snprintf(d, cap, "failed");
+    } else if (c->tear == AIRLOCK_SIM_FLASH_TEAR_DRIFT || c->tear == AIRLOCK_SIM_FLASH_TEAR_NOISE) {
+        snprintf(d, cap, "%s, all %lu units %s", airlock_sim_flash_tear_name(c->tear),
+                 (unsigned long)c->units,
+                 c->op == AIRLOCK_SIM_FLASH_OP_PROG ? "half-programmed" : "disturbed");
+    } else {
+        char half[40] = "";
+        if (c->half >= 0) {
+            snprintf(half, sizeof half, ", unit %ld half", (long)c->half);
+        }
+        snprintf(d, cap, "%s, %lu of %lu units %s%s", airlock_sim_flash_tear_name(c->tear),
+                 (unsigned long)c->done, (unsigned long)c->units,
+                 c->op == AIRLOCK_SIM_FLASH_OP_PROG ? "written" : "erased", half);
+    }
+    return s->desc;
+}
+
+/* ---- the port --------------------------------------------------------------- */
+
+static int sim_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
+{
+    airlock_sim_flash_t *sim = ctx;
+    if (!sim->powered) {
+        return AIRLOCK_SIM_FLASH_ERR_POWER_OFF;
+    }
+    if (!buf && len > 0) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    int err = 0;
+    if ((uint64_t)addr + len > sim->port.size) {
+        err = violation(sim, AIRLOCK_SIM_FLASH_ERR_RANGE, AIRLOCK_SIM_FLASH_OP_READ, addr, len,
+                        addr);
+    }
+    if (tick(sim, AIRLOCK_SIM_FLASH_OP_READ)) {
+        sim->cut.addr = addr;
+        sim->cut.len = len;
+        sim->cut.err = err ? err : AIRLOCK_SIM_FLASH_ERR_CUT;
+        if (err) {
+            return err;
+        }
+        rnd_fill(sim, buf, len);
+        return AIRLOCK_SIM_FLASH_ERR_CUT;
+    }
+    if (err) {
+        return err;
+    }
+    if (len > 0) {
+        memcpy(buf, sim->data + addr, len);
+    }
+    count_access(sim, AIRLOCK_SIM_FLASH_OP_READ, addr, len);
+    return 0;
+}
+
+static int sim_prog(void *ctx, uint32_t addr, const void *buf, uint32_t len)
+{
+    airlock_sim_flash_t *sim = ctx;
+    if (!sim->powered) {
+        return AIRLOCK_SIM_FLASH_ERR_POWER_OFF;
+    }
+    if (!buf && len > 0) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    int err = check_prog(sim, addr, buf, len);
+    if (tick(sim, AIRLOCK_SIM_FLASH_OP_PROG)) {
+        sim->cut.addr = addr;
+        sim->cut.len = len;
+        sim->cut.err = err ? err : AIRLOCK_SIM_FLASH_ERR_CUT;
+        if (err) {
+            return err;
+        }
+        tear_prog(sim, addr, buf, len);
+        count_access(sim, AIRLOCK_SIM_FLASH_OP_PROG, addr, len);
+        return AIRLOCK_SIM_FLASH_ERR_CUT;
+    }
+    if (err) {
+        return err;
+    }
+    /* check_prog proved every bit only moves away from erased: a plain copy is the AND. */
+    for (uint32_t i = 0; i < (len >> sim->ws_shift); i++) {
+        unit_set(sim, (addr >> sim->ws_shift) + i, true);
+    }
+    if (len > 0) {
+        memcpy(sim->data + addr, buf, len);
+    }
+    count_access(sim, AIRLOCK_SIM_FLASH_OP_PROG, addr, len);
+    return 0;
+}
+
+static int sim_erase(void *ctx, uint32_t addr)
+{
+    airlock_sim_flash_t *sim = ctx;
+    const int op = AIRLOCK_SIM_FLASH_OP_ERASE;
+    uint32_t s = 0, start = 0, size = 0;
+    int err = 0;
+    if (!sim->powered) {
+        return AIRLOCK_SIM_FLASH_ERR_POWER_OFF;
+    }
+    if (addr >= sim->port.size) {
+        err = violation(sim, AIRLOCK_SIM_FLASH_ERR_RANGE, op, addr, 0, addr);
+    } else {
+        s = sector_of(sim, addr);
+        start = (uint32_t)sim->sec_start[s];
+        size = (uint32_t)(sim->sec_start[s + 1] - start);
+        if (start != addr) {
+            err = violation(sim, AIRLOCK_SIM_FLASH_ERR_ERASE_ADDR, op, addr, size, addr);
+        }
+    }
+    if (tick(sim, op)) {
+        sim->cut.addr = addr;
+        sim->cut.len = size;
+        sim->cut.err = err ? err : AIRLOCK_SIM_FLASH_ERR_CUT;
+        if (err) {
+            return err;
+        }
+        tear_erase(sim, start, size);
+        sim->total.erases++;
+        sim->per_sec[s].erases++;
+        return AIRLOCK_SIM_FLASH_ERR_CUT;
+    }
+    if (err) {
+        return err;
+    }
+    memset(sim->data + start, sim->port.erased_val, size);
+    for (uint32_t u = start >> sim->ws_shift; u < (start + size) >> sim->ws_shift; u++) {
+        unit_set(sim, u, false);
+    }
+    sim->total.erases++;
+    sim->per_sec[s].erases++;
+    return 0;
+}
+
+/* Every prog and erase is already durable (RAM, or the shared mapping); a sync can still be cut. */
+static int sim_sync(void *ctx)
+{
+    airlock_sim_flash_t *sim = ctx;
+    if (!sim->powered) {
+        return AIRLOCK_SIM_FLASH_ERR_POWER_OFF;
+    }
+    if (tick(sim, AIRLOCK_SIM_FLASH_OP_SYNC)) {
+        sim->cut.err = AIRLOCK_SIM_FLASH_ERR_CUT;
+        return AIRLOCK_SIM_FLASH_ERR_CUT;
+    }
+    sim->total.syncs++;
+    return 0;
+}
+
+const airlock_flash_t *airlock_sim_flash_port(airlock_sim_flash_t *sim)
+{
+    return &sim->port;
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+/* Allocate everything but the contents; validate the geometry. */
+static int sim_new(const airlock_sim_flash_geometry_t *geo, airlock_sim_flash_t **out)
+{
+    airlock_sim_flash_t *sim;
+    uint64_t sum = 0, nsec = 0;
+    if (!geo || !out || !geo->runs || geo->nruns == 0) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    for (uint32_t r = 0; r < geo->nruns; r++) {
+        sum += (uint64_t)geo->runs[r].count * geo->runs[r].size;
+        nsec += geo->runs[r].count;
+    }
+    if (sum > UINT32_MAX || nsec > UINT32_MAX) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    sim = calloc(1, sizeof *sim);
+    if (!sim) {
+        return AIRLOCK_ERR_NOMEM;
+    }
+    sim->fd = -1;
+    sim->port.ctx = sim;
+    sim->port.read = sim_read;
+    sim->port.prog = sim_prog;
+    sim->port.erase = sim_erase;
+    sim->port.sync = sim_sync;
+    sim->port.size = geo->size ? geo->size : (uint32_t)sum;
+    sim->port.write_size = geo->write_size;
+    sim->port.erased_val = geo->erased_val;
+    sim->port.nruns = geo->nruns;
+    sim->runs = malloc(geo->nruns * sizeof *sim->runs);
+    if (!sim->runs) {
+        free(sim);
+        return AIRLOCK_ERR_NOMEM;
+    }
+    memcpy(sim->runs, geo->runs, geo->nruns * sizeof *sim->runs);
+    sim->port.runs = sim->runs;
+    if (airlock_flash_check(&sim->port) != 0) {
+        airlock_sim_flash_close(sim);
+        return AIRLOCK_ERR_INVAL;
+    }
+    while ((1u << sim->ws_shift) < geo->write_size) {
+        sim->ws_shift++;
+    }
+    sim->nsec = (uint32_t)nsec;
+    sim->nunits = sim->port.size >> sim->ws_shift;
+    sim->sec_start = malloc((nsec + 1) * sizeof *sim->sec_start);
+    sim->per_sec = calloc(nsec, sizeof *sim->per_sec);
+    sim->prog_map = calloc((sim->nunits + 7u) / 8u, 1);
+    if (!sim->sec_start || !sim->per_sec || !sim->prog_map) {
+        airlock_sim_flash_close(sim);
+        return AIRLOCK_ERR_NOMEM;
+    }
+    uint64_t pos = 0;
+    uint32_t i = 0;
+    for (uint32_t r = 0; r < geo->nruns; r++) {
+        for (uint32_t c = 0; c < geo->runs[r].count; c++) {
+            sim->sec_start[i++] = pos;
+            pos += geo->runs[r].size;
+        }
+    }
+    sim->sec_start[i] = pos;
+    sim->powered = true;
+    sim->counted = AIRLOCK_SIM_FLASH_OP_PROG | AIRLOCK_SIM_FLASH_OP_ERASE;
+    sim->tear_policy = AIRLOCK_SIM_FLASH_TEAR_ANY;
+    airlock_sim_flash_seed(sim, 1);
+    *out = sim;
+    return 0;
+}
+
+int airlock_sim_flash_create(const airlock_sim_flash_geometry_t *geo, airlock_sim_flash_t **out)
+{
+    airlock_sim_flash_t *sim;
+    int err = sim_new(geo, &sim);
+    if (err) {
+        return err;
+    }
+    sim->data = malloc(sim->port.size);
+    if (!sim->data) {
+        airlock_sim_flash_close(sim);
+        return AIRLOCK_ERR_NOMEM;
+    }
+    memset(sim->data, sim->port.erased_val, sim->port.size);
+    *out = sim;
+    return 0;
+}
+
+int airlock_sim_flash_open(const char *path, const airlock_sim_flash_geometry_t *geo,
+                           airlock_sim_flash_t **out)
+{
+    airlock_sim_flash_t *sim;
+    struct stat st;
+    bool created = false;
+    int err;
+    if (!path) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    err = sim_new(geo, &sim);
+    if (err) {
+        return err;
+    }
+    sim->fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+    if (sim->fd >= 0) {
+        created = true;
+    } else if (errno == EEXIST) {
+        sim->fd = open(path, O_RDWR);
+    }
+    if (sim->fd < 0 || fstat(sim->fd, &st) != 0) {
+        goto io_fail;
+    }
+    if (created) {
+        if (ftruncate(sim->fd, (off_t)sim->port.size) != 0) {
+            goto io_fail;
+        }
+    } else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != sim->port.size) {
+        airlock_sim_flash_close(sim);
+        return AIRLOCK_ERR_INVAL;
+    }
+    void *map = mmap(NULL, sim->port.size, PROT_READ | PROT_WRITE, MAP_SHARED, sim->fd, 0);
+    if (map == MAP_FAILED) {
+        goto io_fail;
+    }
+    sim->data = map;
+    if (created) {
+        memset(sim->data, sim->port.erased_val, sim->port.size);
+    } else {
+        derive_prog(sim, 0, sim->nunits);
+    }
+    *out = sim;
+    return 0;
+
+io_fail:
+    err = errno;
+    if (created) {
+        unlink(path);
+    }
+    airlock_sim_flash_close(sim);
+    errno = err;
+    return AIRLOCK_ERR_IO;
+}
+
+void airlock_sim_flash_close(airlock_sim_flash_t *sim)
+{
+    if (!sim) {
+        return;
+    }
+    if (sim->fd >= 0) {
+        if (sim->data) {
+            munmap(sim->data, sim->port.size);
+        }
+        close(sim->fd);
+    } else {
+        free(sim->data);
+    }
+    free(sim->runs);
+    free(sim->sec_start);
+    free(sim->per_sec);
+    free(sim->prog_map);
+    free(sim);
+}
+
+/* ---- counters (public) ------------------------------------------------------- */
+
+void airlock_sim_flash_counts(const airlock_sim_flash_t *sim, airlock_sim_flash_counts_t *out)
+{
+    *out = sim->total;
+}
+
+uint32_t airlock_sim_flash_nsectors(const airlock_sim_flash_t *sim)
+{
+    return sim->nsec;
+}
+
+int airlock_sim_flash_sector(const airlock_sim_flash_t *sim, uint32_t index, uint32_t *start,
+                             uint32_t *size, airlock_sim_flash_counts_t *counts)
+{
+    if (index >= sim->nsec) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    if (start) {
+        *start = (uint32_t)sim->sec_start[index];
+    }
+    if (size) {
+        *size = (uint32_t)(sim->sec_start[index + 1] - sim->sec_start[index]);
+    }
+    if (counts) {
+        *counts = sim->per_sec[index];
+    }
+    return 0;
+}
+
+uint64_t airlock_sim_flash_max_erases(const airlock_sim_flash_t *sim, uint32_t *index)
+{
+    uint64_t max = 0;
+    uint32_t at = 0;
+    for (uint32_t s = 0; s < sim->nsec; s++) {
+        if (sim->per_sec[s].erases > max) {
+            max = sim->per_sec[s].erases;
+            at = s;
+        }
+    }
+    if (index) {
+        *index = at;
+    }
+    return max;
+}
+
+void airlock_sim_flash_reset_counts(airlock_sim_flash_t *sim)
+{
+    memset(&sim->total, 0, sizeof sim->total);
+    memset(sim->per_sec, 0, sim->nsec * sizeof *sim->per_sec);
+    memset(sim->viol, 0, sizeof sim->viol);
+    memset(&sim->last_viol, 0, sizeof sim->last_viol);
+    sim->ops = 0;
+}
+
+/* ---- direct access ------------------------------------------------------------ */
+
+uint8_t *airlock_sim_flash_data(airlock_sim_flash_t *sim)
+{
+    return sim->data;
+}
+
+int airlock_sim_flash_load(airlock_sim_flash_t *sim, uint32_t addr, const void *data,
+                           uint32_t len)
+{
+    if ((uint64_t)addr + len > sim->port.size || (!data && len > 0)) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    memcpy(sim->data + addr, data, len);
+    uint32_t first = addr >> sim->ws_shift, last = (addr + len - 1u) >> sim->ws_shift;
+    derive_prog(sim, first, last - first + 1u);
+    return 0;
+}
+
+void airlock_sim_flash_wipe(airlock_sim_flash_t *sim)
+{
+    memset(sim->data, sim->port.erased_val, sim->port.size);
+    memset(sim->prog_map, 0, (sim->nunits + 7u) / 8u);
+}
+
+bool airlock_sim_flash_programmed(const airlock_sim_flash_t *sim, uint32_t addr)
+{
+    return addr < sim->port.size && unit_prog(sim, addr >> sim->ws_shift);
+}
+
+/* ---- snapshots ----------------------------------------------------------------- */
+
+int airlock_sim_flash_save(const airlock_sim_flash_t *sim, airlock_sim_flash_snapshot_t **out)
+{
+    size_t map_len = (sim->nunits + 7u) / 8u;
+    airlock_sim_flash_snapshot_t *snap = calloc(1, sizeof *snap);
+    if (!snap) {
+        return AIRLOCK_ERR_NOMEM;
+    }
+    snap->size = sim->port.size;
+    snap->write_size = sim->port.write_size;
+    snap->data = malloc(sim->port.size);
+    snap->prog_map = malloc(map_len);
+    if (!snap->data || !snap->prog_map) {
+        airlock_sim_flash_snapshot_free(snap);
+        return AIRLOCK_ERR_NOMEM;
+    }
+    memcpy(snap->data, sim->data, sim->port.size);
+    memcpy(snap->prog_map, sim->prog_map, map_len);
+    *out = snap;
+    return 0;
+}
+
+int airlock_sim_flash_restore(airlock_sim_flash_t *sim, const airlock_sim_flash_snapshot_t *snap)
+{
+    if (!snap || snap->size != sim->port.size || snap->write_size != sim->port.write_size) {
+        return AIRLOCK_ERR_INVAL;
+    }
+    memcpy(sim->data, snap->data, sim->port.size);
+    memcpy(sim->prog_map, snap->prog_map, (sim->nunits + 7u) / 8u);
+    return 0;
+}
+
+void airlock_sim_flash_snapshot_free(airlock_sim_flash_snapshot_t *snap)
+{
+    if (!snap) {
+        return;
+    }
+    free(snap->data);
+    free(snap->prog_map);
+    free(snap);
+}
