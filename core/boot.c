@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "boot_priv.h"
+#include "journal.h"
 
 /* ---- counted flash access (boot_priv.h) -------------------------------- */
 
@@ -127,19 +128,31 @@ struct slot_check {
     airlock_err_detail_t det;
 };
 
-/* Is the image in slot id bootable: parses, fits, flags, verifies? */
-static int check_slot(airlock_boot_t *b, int id, struct slot_check *sc)
+struct journal *boot_journal(airlock_boot_t *b)
+{
+    return (struct journal *)(void *)b->journal_mem;
+}
+
+_Static_assert(sizeof(journal_t) <= sizeof(((airlock_boot_t *)0)->journal_mem),
+               "airlock_boot_t.journal_mem is too small for the journal");
+
+/*
+ * Is the image at offset `at` of slot id bootable: parses, ends before the
+ * trailer, has bootable flags, verifies?
+ */
+static int check_slot(airlock_boot_t *b, int id, uint32_t at, struct slot_check *sc)
 {
     const airlock_boot_cfg_t *cfg = b->cfg;
-    const airlock_area_t *a = boot_area(b, id);
+    const airlock_area_t *base = boot_area(b, id);
+    airlock_area_t a = {base->flash, base->off + at, base->size - at};
     airlock_source_t src;
     memset(sc, 0, sizeof(*sc));
-    airlock_area_source(a, &src);
+    airlock_area_source(&a, &src);
     int rc = airlock_image_parse(&src, &sc->img, &sc->det);
     if (rc) {
         return rc;
     }
-    if (sc->img.end > airlock_trailer_start(a, &b->geom[id])) {
+    if ((uint64_t)at + sc->img.end > airlock_trailer_start(base, &b->geom[id])) {
         sc->det.field = "image end";
         sc->det.offset = sc->img.end;
         return AIRLOCK_ERR_TOO_BIG;
@@ -172,27 +185,52 @@ static void set_result(airlock_boot_result_t *res, int action, int err, const ch
     res->message = msg;
 }
 
+/* Consume the secondary's request: its copy_done, if still erased. */
+static int consume_request(airlock_boot_t *b)
+{
+    const airlock_area_t *sec = boot_area(b, AIRLOCK_AREA_SECONDARY);
+    airlock_trailer_t st;
+    int rc = airlock_trailer_load(sec, &b->geom[AIRLOCK_AREA_SECONDARY], &st);
+    if (rc || st.magic != AIRLOCK_FIELD_SET || st.copy_done != AIRLOCK_FIELD_UNSET) {
+        return rc;
+    }
+    return airlock_trailer_write_flag(sec, &b->geom[AIRLOCK_AREA_SECONDARY],
+                                      AIRLOCK_FLAG_COPY_DONE, 0x01);
+}
+
 /* Refuse an update: consume the request so it is not retried forever. */
 static int reject(airlock_boot_t *b, airlock_boot_result_t *res, int err,
                   const airlock_err_detail_t *det, const char *msg)
 {
     set_result(res, AIRLOCK_BOOT_REJECTED, err, msg);
     res->detail = *det;
-    return airlock_trailer_write_flag(boot_area(b, AIRLOCK_AREA_SECONDARY),
-                                      &b->geom[AIRLOCK_AREA_SECONDARY], AIRLOCK_FLAG_COPY_DONE,
-                                      0x01);
+    return consume_request(b);
 }
 
-/* Verify the primary and fill the result for handing it over. */
+/*
+ * Verify the primary and fill the result for handing it over. A confirmed
+ * image's security counter becomes the device's floor.
+ */
 static int boot_primary(airlock_boot_t *b, airlock_boot_result_t *res, bool confirmed)
 {
     struct slot_check sc;
-    int rc = check_slot(b, AIRLOCK_AREA_PRIMARY, &sc);
+    int rc = check_slot(b, AIRLOCK_AREA_PRIMARY, 0, &sc);
     if (rc) {
-        set_result(res, AIRLOCK_BOOT_FAILED, rc, "primary image does not verify: not booting");
-        res->detail = sc.det;
+        if (rc != AIRLOCK_ERR_IO) {
+            set_result(res, AIRLOCK_BOOT_FAILED, rc, "primary image does not verify: not booting");
+            res->detail = sc.det;
+        }
         res->slot = -1;
         return rc;
+    }
+    if (confirmed && b->has_journal && sc.vr.has_sec_cnt) {
+        journal_t *j = boot_journal(b);
+        if (!j->has_sec_cnt || sc.vr.sec_cnt > j->sec_cnt) {
+            rc = journal_append(j, JR_SECCNT, sc.vr.sec_cnt, 0);
+            if (rc) {
+                return rc;
+            }
+        }
     }
     res->slot = AIRLOCK_AREA_PRIMARY;
     res->image_off = sc.img.hdr.hdr_size;
@@ -201,11 +239,90 @@ static int boot_primary(airlock_boot_t *b, airlock_boot_result_t *res, bool conf
     return 0;
 }
 
+/* Are the len bytes at off of area a all erased? */
+static int region_erased(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, uint32_t len,
+                         bool *yes)
+{
+    *yes = true;
+    for (uint32_t done = 0; done < len;) {
+        uint32_t n = len - done < b->cfg->buf_len ? len - done : b->cfg->buf_len;
+        int rc = boot_read(b, a, off + done, b->cfg->buf, n);
+        if (rc) {
+            return rc;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (b->cfg->buf[i] != a->flash->erased_val) {
+                *yes = false;
+                return 0;
+            }
+        }
+        done += n;
+    }
+    return 0;
+}
+
+int boot_finish_swap(airlock_boot_t *b, uint32_t type, uint32_t swapped_end)
+{
+    const airlock_area_t *pri = boot_area(b, AIRLOCK_AREA_PRIMARY);
+    const airlock_trailer_geom_t *g = &b->geom[AIRLOCK_AREA_PRIMARY];
+    journal_t *j = boot_journal(b);
+    uint32_t tstart = airlock_trailer_start(pri, g);
+    int rc = 0;
+    /* 1. The primary's trailer sectors the swap did not erase: erase if used. */
+    for (uint32_t off = tstart; off < pri->size;) {
+        uint32_t start, size;
+        if (airlock_flash_sector(pri->flash, pri->off + off, &start, &size) != 0) {
+            return AIRLOCK_ERR_INVAL;
+        }
+        uint32_t s = start - pri->off, e = s + size;
+        if (s >= swapped_end) {
+            bool clean;
+            uint32_t from = s > tstart ? s : tstart;
+            rc = region_erased(b, pri, from, e - from, &clean);
+            if (rc == 0 && !clean) {
+                rc = boot_erase_range(b, pri, s, size);
+            }
+            if (rc) {
+                return rc;
+            }
+        }
+        off = e;
+    }
+    /* 2. A trial: MCUboot's marks for applications, and trial number 1. */
+    if (type == AIRLOCK_SWAP_TEST) {
+        airlock_trailer_t t;
+        uint32_t used;
+        rc = airlock_trailer_load(pri, g, &t);
+        if (rc == 0 && t.magic == AIRLOCK_FIELD_UNSET) {
+            rc = airlock_trailer_write_magic(pri, g);
+        }
+        if (rc == 0 && t.copy_done == AIRLOCK_FIELD_UNSET) {
+            rc = airlock_trailer_write_flag(pri, g, AIRLOCK_FLAG_COPY_DONE, 0x01);
+        }
+        if (rc == 0) {
+            rc = airlock_trailer_trials(pri, g, &used);
+        }
+        if (rc == 0 && used == 0) {
+            rc = airlock_trailer_add_trial(pri, g);
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    /* 3. The request is served; 4. the journal says so. */
+    rc = consume_request(b);
+    if (rc) {
+        return rc;
+    }
+    return journal_append(j, JR_END, type, j->extent);
+}
+
 static int config(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_err_detail_t *det)
 {
     if (!cfg || !cfg->layout || !cfg->engine || !cfg->crypto || !cfg->buf ||
-        cfg->buf_len < 64 || cfg->buf_len % 32 != 0 ||
-        (cfg->nkeys == 0 && !cfg->allow_unsigned) || (cfg->nkeys > 0 && !cfg->keys)) {
+        cfg->buf_len < 64 || cfg->buf_len % 32 != 0 || cfg->max_trials == 0 ||
+        cfg->max_trials > AIRLOCK_TRIAL_MAX || (cfg->nkeys == 0 && !cfg->allow_unsigned) ||
+        (cfg->nkeys > 0 && !cfg->keys)) {
         return AIRLOCK_ERR_INVAL;
     }
     int rc = airlock_layout_check(cfg->layout, det);
@@ -221,7 +338,168 @@ static int config(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_err_
         b->geom[id].write_size = a->flash ? a->flash->write_size : 1;
         b->geom[id].max_sectors = cfg->max_sectors ? cfg->max_sectors : 128;
     }
+    b->has_journal = cfg->layout->area[AIRLOCK_AREA_STATUS].flash != NULL;
     return cfg->engine->check(b, det) ? AIRLOCK_ERR_LAYOUT : 0;
+}
+
+static bool can_revert(const airlock_boot_t *b)
+{
+    return (b->cfg->engine->caps & AIRLOCK_ENGINE_CAN_REVERT) && b->cfg->engine->revert &&
+           b->has_journal;
+}
+
+/* Finish whatever an earlier boot left half done (swap or revert). */
+static int resume(airlock_boot_t *b, airlock_boot_result_t *res)
+{
+    journal_t *j = boot_journal(b);
+    const airlock_engine_t *e = b->cfg->engine;
+    if (j->swap_type == AIRLOCK_SWAP_REVERT) {
+        if (!e->revert) {
+            return AIRLOCK_ERR_LAYOUT;
+        }
+        set_result(res, AIRLOCK_BOOT_REVERTED, 0, "finished an interrupted revert");
+        return e->revert(b);
+    }
+    set_result(res, AIRLOCK_BOOT_INSTALLED, 0, "finished an interrupted install");
+    return e->install(b, 0, (int)j->swap_type);
+}
+
+/* An update on trial: confirmed by the image, another trial, or revert. */
+static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
+{
+    journal_t *j = boot_journal(b);
+    const airlock_area_t *pri = boot_area(b, AIRLOCK_AREA_PRIMARY);
+    const airlock_trailer_geom_t *g = &b->geom[AIRLOCK_AREA_PRIMARY];
+    airlock_trailer_t t;
+    uint32_t used;
+    int rc = airlock_trailer_load(pri, g, &t);
+    if (rc) {
+        return rc;
+    }
+    /* A torn confirmation still means the image asked to stay. */
+    if (t.image_ok != AIRLOCK_FIELD_UNSET) {
+        rc = journal_append(j, JR_RESOLVE, 1, 0);
+        if (rc) {
+            return rc;
+        }
+        set_result(res, AIRLOCK_BOOT_NORMAL, 0, "update confirmed by the image; booting it");
+        return boot_primary(b, res, true);
+    }
+    rc = airlock_trailer_trials(pri, g, &used);
+    if (rc) {
+        return rc;
+    }
+    if (used < b->cfg->max_trials) {
+        rc = airlock_trailer_add_trial(pri, g);
+        if (rc) {
+            return rc;
+        }
+        set_result(res, AIRLOCK_BOOT_TRIAL, 0, "booting the unconfirmed update for another trial");
+        return boot_primary(b, res, false);
+    }
+    rc = b->cfg->engine->revert(b);
+    if (rc) {
+        return rc;
+    }
+    set_result(res, AIRLOCK_BOOT_REVERTED, 0,
+               "update was not confirmed in its trial boots: reverted to the previous image");
+    return boot_primary(b, res, true);
+}
+
+/* A pending request in the secondary: check it, then install it. */
+static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type)
+{
+    const airlock_engine_t *e = b->cfg->engine;
+    uint32_t at = e->stage_offset ? e->stage_offset(b) : 0;
+    struct slot_check upd, cur;
+    int rc = check_slot(b, AIRLOCK_AREA_SECONDARY, at, &upd);
+    if (rc == AIRLOCK_ERR_IO) {
+        return rc;
+    }
+    if (rc) {
+        rc = reject(b, res, rc, &upd.det, "requested update does not verify: refused");
+        return rc ? rc : boot_primary(b, res, true);
+    }
+    int cur_rc = check_slot(b, AIRLOCK_AREA_PRIMARY, 0, &cur);
+    if (cur_rc == AIRLOCK_ERR_IO) {
+        return cur_rc;
+    }
+    /* Compare with the running image only if there is a valid one. */
+    if (cur_rc == 0 && airlock_version_cmp(&upd.img.hdr.version, &cur.img.hdr.version) < 0) {
+        upd.det.field = "header.version";
+        upd.det.offset = at + 20;
+        rc = reject(b, res, AIRLOCK_ERR_DOWNGRADE, &upd.det,
+                    "requested update is older than the running image: refused");
+        return rc ? rc : boot_primary(b, res, true);
+    }
+    uint32_t floor = 0;
+    bool has_floor = false;
+    if (b->has_journal && boot_journal(b)->has_sec_cnt) {
+        floor = boot_journal(b)->sec_cnt;
+        has_floor = true;
+    }
+    if (cur_rc == 0 && cur.vr.has_sec_cnt && (!has_floor || cur.vr.sec_cnt > floor)) {
+        floor = cur.vr.sec_cnt;
+        has_floor = true;
+    }
+    if (has_floor && (!upd.vr.has_sec_cnt || upd.vr.sec_cnt < floor)) {
+        upd.det.field = "SEC_CNT";
+        upd.det.offset = at;
+        upd.det.has_values = 1;
+        upd.det.expected = floor;
+        upd.det.found = upd.vr.sec_cnt;
+        rc = reject(b, res, AIRLOCK_ERR_SEC_CNT_ROLLBACK, &upd.det,
+                    "requested update's security counter is below the device's: refused");
+        return rc ? rc : boot_primary(b, res, true);
+    }
+    b->old_end = cur_rc == 0 ? cur.img.end : 0;
+    if (!can_revert(b)) {
+        type = AIRLOCK_SWAP_PERM; /* the engine cannot keep the old image */
+    }
+    rc = e->install(b, upd.img.end, type);
+    if (rc) {
+        return rc;
+    }
+    if (!b->has_journal || !(e->caps & AIRLOCK_ENGINE_CAN_REVERT)) {
+        /* Engines without a journal: verify first, then consume. */
+        rc = boot_primary(b, res, true);
+        if (rc) {
+            return rc; /* copied but does not verify: flash failing; keep the request */
+        }
+        rc = consume_request(b);
+        if (rc) {
+            res->slot = -1;
+            return rc;
+        }
+    } else {
+        rc = boot_primary(b, res, type == AIRLOCK_SWAP_PERM);
+        if (rc) {
+            return rc;
+        }
+    }
+    set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
+               type == AIRLOCK_SWAP_TEST ? "installed the requested update for a trial boot"
+                                         : "installed the requested update permanently");
+    return 0;
+}
+
+int airlock_boot_stage(const airlock_boot_cfg_t *cfg, uint32_t *offset, uint32_t *max_len)
+{
+    airlock_boot_t b;
+    int rc = config(&b, cfg, NULL);
+    if (rc) {
+        return rc;
+    }
+    const airlock_engine_t *e = cfg->engine;
+    uint32_t at = e->stage_offset ? e->stage_offset(&b) : 0;
+    uint32_t ps = airlock_trailer_start(boot_area(&b, AIRLOCK_AREA_PRIMARY),
+                                        &b.geom[AIRLOCK_AREA_PRIMARY]);
+    uint32_t ss = airlock_trailer_start(boot_area(&b, AIRLOCK_AREA_SECONDARY),
+                                        &b.geom[AIRLOCK_AREA_SECONDARY]);
+    ss = ss > at ? ss - at : 0;
+    *offset = at;
+    *max_len = ps < ss ? ps : ss;
+    return 0;
 }
 
 int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_result_t *res)
@@ -234,67 +512,38 @@ int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_
         set_result(res, AIRLOCK_BOOT_FAILED, rc, "bootloader configuration or layout is invalid");
         return rc;
     }
+    if (b->has_journal) {
+        journal_t *j = boot_journal(b);
+        rc = journal_open(j, boot_area(b, AIRLOCK_AREA_STATUS));
+        if (rc) {
+            if (rc != AIRLOCK_ERR_IO) {
+                set_result(res, AIRLOCK_BOOT_FAILED, rc, "status area cannot hold the journal");
+            }
+            return rc;
+        }
+        /*
+         * 1. An interrupted swap or revert comes first. The boot that
+         * finishes a TEST install runs the update's first trial.
+         */
+        if (j->in_swap) {
+            rc = resume(b, res);
+            return rc ? rc : boot_primary(b, res, !j->trial);
+        }
+        /* 2. An update on trial. */
+        if (j->trial && can_revert(b)) {
+            return trial(b, res);
+        }
+    }
+    /* 3. A request: valid magic, not yet consumed. A torn image_ok is a TEST. */
     const airlock_area_t *sec = boot_area(b, AIRLOCK_AREA_SECONDARY);
     rc = airlock_trailer_load(sec, &b->geom[AIRLOCK_AREA_SECONDARY], &st);
     if (rc) {
         return rc;
     }
-    /* A request: valid magic, not yet consumed. A torn image_ok is a TEST. */
     if (st.magic == AIRLOCK_FIELD_SET && st.copy_done == AIRLOCK_FIELD_UNSET) {
-        int type = st.image_ok == AIRLOCK_FIELD_SET ? AIRLOCK_SWAP_PERM : AIRLOCK_SWAP_TEST;
-        struct slot_check upd, cur;
-        rc = check_slot(b, AIRLOCK_AREA_SECONDARY, &upd);
-        if (rc == AIRLOCK_ERR_IO) {
-            return rc;
-        }
-        if (rc) {
-            rc = reject(b, res, rc, &upd.det, "requested update does not verify: refused");
-            return rc ? rc : boot_primary(b, res, true);
-        }
-        int cur_rc = check_slot(b, AIRLOCK_AREA_PRIMARY, &cur);
-        if (cur_rc == AIRLOCK_ERR_IO) {
-            return cur_rc;
-        }
-        /* Compare with the running image only if there is a valid one. */
-        if (cur_rc == 0 && airlock_version_cmp(&upd.img.hdr.version, &cur.img.hdr.version) < 0) {
-            upd.det.field = "header.version";
-            upd.det.offset = 20;
-            rc = reject(b, res, AIRLOCK_ERR_DOWNGRADE, &upd.det,
-                        "requested update is older than the running image: refused");
-            return rc ? rc : boot_primary(b, res, true);
-        }
-        if (cur_rc == 0 && cur.vr.has_sec_cnt &&
-            (!upd.vr.has_sec_cnt || upd.vr.sec_cnt < cur.vr.sec_cnt)) {
-            upd.det.field = "SEC_CNT";
-            upd.det.offset = 0;
-            upd.det.has_values = 1;
-            upd.det.expected = cur.vr.sec_cnt;
-            upd.det.found = upd.vr.sec_cnt;
-            rc = reject(b, res, AIRLOCK_ERR_SEC_CNT_ROLLBACK, &upd.det,
-                        "requested update's security counter is lower: refused");
-            return rc ? rc : boot_primary(b, res, true);
-        }
-        rc = cfg->engine->install(b, upd.img.end, type);
-        if (rc) {
-            return rc;
-        }
-        rc = boot_primary(b, res, true);
-        if (rc) {
-            /* Copied but does not verify: flash failing. Keep the request. */
-            return rc;
-        }
-        /* The new image is in place and verified: consume the request. */
-        rc = airlock_trailer_write_flag(sec, &b->geom[AIRLOCK_AREA_SECONDARY],
-                                        AIRLOCK_FLAG_COPY_DONE, 0x01);
-        if (rc) {
-            res->slot = -1;
-            return rc;
-        }
-        set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
-                   (cfg->engine->caps & AIRLOCK_ENGINE_CAN_REVERT) || type == AIRLOCK_SWAP_PERM
-                       ? "installed the requested update"
-                       : "installed the requested update permanently (this engine cannot revert)");
-        return 0;
+        return serve_request(b, res,
+                             st.image_ok == AIRLOCK_FIELD_SET ? AIRLOCK_SWAP_PERM
+                                                              : AIRLOCK_SWAP_TEST);
     }
     set_result(res, AIRLOCK_BOOT_NORMAL, 0, "booting the primary image");
     return boot_primary(b, res, true);

@@ -31,4 +31,23 @@ int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t
 
 void boot_feed(airlock_boot_t *b);
 
+struct journal;
+
+/* The boot journal (valid when b->has_journal). */
+struct journal *boot_journal(airlock_boot_t *b);
+
+/*
+ * End of the chunk starting at off: the next offset where both slots have a
+ * sector boundary (or the smaller slot's end).
+ */
+uint32_t boot_chunk_end(const airlock_boot_t *b, uint32_t off);
+
+/*
+ * Common end of a journalled swap of the given type (TEST, PERM, REVERT)
+ * whose chunks covered [0, swapped_end): give the primary a clean trailer
+ * (MCUboot's magic and copy_done for a TEST, and its first trial record),
+ * consume the secondary's request, and journal the end. Idempotent.
+ */
+int boot_finish_swap(airlock_boot_t *b, uint32_t type, uint32_t swapped_end);
+
 #endif

@@ -45,5 +45,7 @@ const airlock_engine_t airlock_engine_overwrite = {
     .name = "overwrite",
     .caps = 0,
     .check = check,
+    .stage_offset = NULL,
     .install = install,
+    .revert = NULL,
 };

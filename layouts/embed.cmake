@@ -6,15 +6,19 @@
 # on string-literal length (-Wpedantic warns beyond 4095 characters).
 # Runs at build time, only when a layout file or this script changed.
 file(GLOB files "${LAYOUT_DIR}/*.layout")
-list(SORT files)
+set(names "")
+foreach(f IN LISTS files)
+  get_filename_component(name "${f}" NAME_WE)
+  list(APPEND names "${name}")
+endforeach()
+list(SORT names) # by name, so "nrf52840" comes before "nrf52840-qspi"
 
-set(out "/* Generated from layouts/*.layout by layouts/embed.cmake: do not edit. */\n")
+set(out "/* Generated from the layouts/NAME.layout files by layouts/embed.cmake: do not edit. */\n")
 string(APPEND out "#include \"layout_file.h\"\n\n")
 set(table "")
 set(i 0)
-foreach(f IN LISTS files)
-  get_filename_component(name "${f}" NAME_WE)
-  file(READ "${f}" hex HEX)
+foreach(name IN LISTS names)
+  file(READ "${LAYOUT_DIR}/${name}.layout" hex HEX)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
   string(REGEX REPLACE "((0x..,){16})" "\\1\n    " bytes "${bytes}")
   string(APPEND out "/* layouts/${name}.layout */\nstatic const unsigned char text_${i}[] = {\n    ${bytes}0x00};\n\n")

@@ -17,6 +17,7 @@ enum airlock_exit {
     EXIT_UNSUPPORTED = 9, /* algorithm or flag not supported */
     EXIT_TOO_BIG = 10,    /* image (+ trailer) does not fit the slot */
     EXIT_INTERNAL = 11,   /* crypto library or internal failure */
+    EXIT_LAYOUT = 12,     /* flash layout file invalid (tools/layout_file.h) */
 };
 
 /* Exit code for a library error (enum airlock_err). */

@@ -220,8 +220,7 @@ static int number(struct parser *p, const char *what, const char *s, unsigned co
                     what, s);
     }
     if (r == NUM_RANGE) {
-        return fail(p, LAYOUT_E_NUMBER, col, "%s: '%s' is too large (at most 0xffffffff)", what,
-                    s);
+        return fail(p, LAYOUT_E_NUMBER, col, "%s: '%s' is too large (at most 0xffffffff)", what, s);
     }
     return 0;
 }
@@ -304,8 +303,7 @@ static int parse_sectors(struct parser *p, layout_device_t *dev, const struct to
                         dev->name);
         }
         if (len >= sizeof(item)) {
-            return fail(p, LAYOUT_E_SECTORS, col, "flash '%s': sector entry too long",
-                        dev->name);
+            return fail(p, LAYOUT_E_SECTORS, col, "flash '%s': sector entry too long", dev->name);
         }
         memcpy(item, s, len);
         item[len] = '\0';
@@ -440,9 +438,10 @@ static int parse_flash(struct parser *p, const struct token *tok, unsigned ntok)
         }
         {
             char what[64];
-            uint32_t *dst = a == ATTR_SIZE ? &size : a == ATTR_WRITE ? &write
-                                                : a == ATTR_ERASED ? &erased
-                                                                   : &base;
+            uint32_t *dst = a == ATTR_SIZE     ? &size
+                            : a == ATTR_WRITE  ? &write
+                            : a == ATTR_ERASED ? &erased
+                                               : &base;
             snprintf(what, sizeof(what), "flash '%s': %s=", dev->name, attr_names[a]);
             if (number(p, what, eq + 1, tok[i].col + (unsigned)klen + 1, dst) != 0) {
                 return p->err->code;
@@ -457,8 +456,8 @@ static int parse_flash(struct parser *p, const struct token *tok, unsigned ntok)
     }
     if (!is_pow2(write) || write > 32) {
         return fail(p, LAYOUT_E_WRITE, seen[ATTR_WRITE]->col,
-                    "flash '%s': write=%u is not a power of two from 1 to 32", dev->name,
-                    (unsigned)write);
+                    "flash '%s': write=%u is not a valid write size (1, 2, 4, 8, 16 or 32)",
+                    dev->name, (unsigned)write);
     }
     if (erased != 0x00 && erased != 0xff) {
         return fail(p, LAYOUT_E_ERASED, seen[ATTR_ERASED]->col,
@@ -481,9 +480,8 @@ static int parse_flash(struct parser *p, const struct token *tok, unsigned ntok)
         }
         if (size == 0 || size % bare != 0) {
             return fail(p, LAYOUT_E_SIZE, seen[ATTR_SIZE]->col,
-                        "flash '%s': size=0x%x (%s) is not a whole number of %s sectors",
-                        dev->name, (unsigned)size, layout_size_str(size, b1),
-                        layout_size_str(bare, b2));
+                        "flash '%s': size=0x%x (%s) is not a whole number of %s sectors", dev->name,
+                        (unsigned)size, layout_size_str(size, b1), layout_size_str(bare, b2));
         }
         dev->runs[0].count = size / bare;
         dev->runs[0].size = bare;
@@ -629,12 +627,18 @@ static int parse_area(struct parser *p, int id, const struct token *tok, unsigne
     }
     end = off + size;
     if (end < fl->size && airlock_flash_sector(fl, end, &start, &ssize) == 0 && start != end) {
+        char fix[64];
+        if (start > off) {
+            snprintf(fix, sizeof(fix), "size 0x%x or 0x%x", (unsigned)(start - off),
+                     (unsigned)(start + ssize - off));
+        } else {
+            snprintf(fix, sizeof(fix), "size 0x%x", (unsigned)(start + ssize - off));
+        }
         return fail(p, LAYOUT_E_ALIGN, tok[3].col,
                     "%s: size 0x%x makes it end at 0x%x, inside a sector of flash '%s' (sectors "
-                    "there start at 0x%x and 0x%x: size 0x%x or 0x%x would end on a boundary)",
+                    "there start at 0x%x and 0x%x: %s would end on a boundary)",
                     name, (unsigned)size, (unsigned)end, dev->name, (unsigned)start,
-                    (unsigned)(start + ssize), (unsigned)(start - off),
-                    (unsigned)(start + ssize - off));
+                    (unsigned)(start + ssize), fix);
     }
     for (int other = 0; other < AIRLOCK_AREA_COUNT; other++) {
         const airlock_area_t *b = &lf->layout.area[other];
@@ -660,7 +664,7 @@ static int unknown_keyword(struct parser *p, const struct token *t)
     static const struct {
         const char *alias, *name;
     } aliases[] = {
-        {"slot0", "primary"},   {"slot1", "secondary"}, {"boot", "bootloader"},
+        {"slot0", "primary"},      {"slot1", "secondary"}, {"boot", "bootloader"},
         {"mcuboot", "bootloader"}, {"image-0", "primary"}, {"image-1", "secondary"},
     };
     const char *hint = NULL;
@@ -702,8 +706,7 @@ static int parse_line(struct parser *p, const char *text, size_t len)
         len--;
     }
     if (len > LINE_MAX_LEN) {
-        return fail(p, LAYOUT_E_LIMIT, LINE_MAX_LEN + 1, "line longer than %d bytes",
-                    LINE_MAX_LEN);
+        return fail(p, LAYOUT_E_LIMIT, LINE_MAX_LEN + 1, "line longer than %d bytes", LINE_MAX_LEN);
     }
     memcpy(buf, text, len);
     buf[len] = '\0';
@@ -832,12 +835,17 @@ static void find_warnings(layout_file_t *lf)
                 break;
             }
             if (ps != pri->off + rel || ss != sec->off + rel || pz != sz) {
+                char at[40];
+                if (rel == 0) {
+                    snprintf(at, sizeof(at), "at the start of the slots");
+                } else {
+                    snprintf(at, sizeof(at), "0x%x into the slots", (unsigned)rel);
+                }
                 warn(lf, LAYOUT_W_SECTORS_DIFFER, sec_line,
-                     "the slots' sectors do not line up: 0x%x into the slots, primary has a %s "
-                     "sector on '%s' and secondary a %s sector on '%s'; swap-scratch and "
-                     "swap-move need matching sectors, overwrite, swap-2n, direct-xip and "
-                     "ram-load cope",
-                     (unsigned)rel, layout_size_str(pz, b1), dev_of(lf, pri->flash)->name,
+                     "the slots' sectors do not line up: %s, primary has a %s sector on '%s' "
+                     "and secondary a %s sector on '%s'; swap-scratch and swap-move need "
+                     "matching sectors, overwrite, swap-2n, direct-xip and ram-load cope",
+                     at, layout_size_str(pz, b1), dev_of(lf, pri->flash)->name,
                      layout_size_str(sz, b2), dev_of(lf, sec->flash)->name);
                 break;
             }
@@ -899,6 +907,17 @@ static void find_warnings(layout_file_t *lf)
             warn(lf, LAYOUT_W_UNUSED_FLASH, lf->dev[i].line,
                  "flash '%s' is declared but no area uses it", lf->dev[i].name);
         }
+    }
+
+    /* In file order: whole-layout warnings (line 0) first, then by line (stable). */
+    for (unsigned i = 1; i < lf->nwarn; i++) {
+        layout_diag_t w = lf->warn[i];
+        unsigned j = i;
+        while (j > 0 && lf->warn[j - 1].line > w.line) {
+            lf->warn[j] = lf->warn[j - 1];
+            j--;
+        }
+        lf->warn[j] = w;
     }
 }
 
@@ -984,8 +1003,7 @@ int layout_file_parse(layout_file_t *lf, const char *source, const char *text, s
     memset(p.err, 0, sizeof(*p.err));
 
     if (len > LAYOUT_MAX_TEXT) {
-        return fail(&p, LAYOUT_E_LIMIT, 0, "layout text is larger than %u bytes",
-                    LAYOUT_MAX_TEXT);
+        return fail(&p, LAYOUT_E_LIMIT, 0, "layout text is larger than %u bytes", LAYOUT_MAX_TEXT);
     }
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);

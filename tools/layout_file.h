@@ -34,7 +34,7 @@
     X(NUMBER, -5, "not a valid number, or too large")                                              \
     X(DUPLICATE, -6, "an area, flash or attribute given twice")                                    \
     X(UNKNOWN_FLASH, -7, "an area names a flash that was not declared")                            \
-    X(WRITE, -8, "write size not a power of two in 1..32, or sectors not a multiple of it")        \
+    X(WRITE, -8, "write= missing, not 1/2/4/8/16/32, or sectors not a multiple of it")             \
     X(ERASED, -9, "erased value is neither 0x00 nor 0xff")                                         \
     X(SECTORS, -10, "sector list missing or malformed")                                            \
     X(SIZE, -11, "flash size does not equal the sum of its sectors")                               \
@@ -103,9 +103,9 @@ typedef struct layout_file {
     char source[256]; /* file name, or "builtin:NAME"; used in messages */
     layout_device_t dev[LAYOUT_MAX_FLASH];
     unsigned ndev;
-    airlock_layout_t layout;                  /* absent areas have flash == NULL */
-    unsigned area_line[AIRLOCK_AREA_COUNT];   /* line of each area, 0 if absent */
-    layout_diag_t warn[LAYOUT_MAX_WARN];      /* warnings in the order found */
+    airlock_layout_t layout;                /* absent areas have flash == NULL */
+    unsigned area_line[AIRLOCK_AREA_COUNT]; /* line of each area, 0 if absent */
+    layout_diag_t warn[LAYOUT_MAX_WARN];    /* warnings in the order found */
     unsigned nwarn;
 } layout_file_t;
 
@@ -191,7 +191,7 @@ struct layout_builtin {
 
 /*
  * The built-in layouts, sorted by name, ended by an entry with name NULL.
- * Generated at build time from layouts/*.layout (layouts/embed.cmake), so the
+ * Generated at build time from the layouts/NAME.layout files (layouts/embed.cmake), so the
  * files in the source tree are the one source of truth.
  */
 extern const struct layout_builtin layout_builtins[];

@@ -172,8 +172,32 @@ static int primary_holds(pc_scenario_t *sc)
     return -1;
 }
 
+static uint8_t work_buf[4096];
+
+static void make_cfg(pc_scenario_t *sc, airlock_boot_cfg_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->layout = &sc->layout;
+    cfg->engine = sc->engine;
+    cfg->crypto = sc->crypto;
+    cfg->keys = sc->keys;
+    cfg->nkeys = sc->nkeys;
+    cfg->allow_unsigned = sc->nkeys == 0;
+    cfg->max_trials = sc->max_trials ? sc->max_trials : 1;
+    cfg->buf = work_buf;
+    cfg->buf_len = sizeof(work_buf);
+}
+
+int pc_stage_limits(pc_scenario_t *sc, uint32_t *offset, uint32_t *max_len)
+{
+    airlock_boot_cfg_t cfg;
+    make_cfg(sc, &cfg);
+    return airlock_boot_stage(&cfg, offset, max_len);
+}
+
 static int stage(pc_scenario_t *sc, uint64_t seed)
 {
+    uint32_t at, max_len;
     const airlock_area_t *pri = &sc->layout.area[AIRLOCK_AREA_PRIMARY];
     const airlock_area_t *sec = &sc->layout.area[AIRLOCK_AREA_SECONDARY];
     for (size_t i = 0; i < sc->nsims; i++) {
@@ -187,11 +211,13 @@ static int stage(pc_scenario_t *sc, uint64_t seed)
     sc->op = 0;
     sc->next_cut = 0;
     sc->cut_log[0] = '\0';
-    if (sc->old_len > pri->size || sc->new_len > sec->size) {
+    if (pc_stage_limits(sc, &at, &max_len) != 0 || sc->old_len > max_len ||
+        sc->new_len > max_len) {
         return -1;
     }
     if (airlock_sim_flash_load(sim_of(sc, pri), pri->off, sc->old_img, (uint32_t)sc->old_len) ||
-        airlock_sim_flash_load(sim_of(sc, sec), sec->off, sc->new_img, (uint32_t)sc->new_len)) {
+        airlock_sim_flash_load(sim_of(sc, sec), sec->off + at, sc->new_img,
+                               (uint32_t)sc->new_len)) {
         return -1;
     }
     return 0;
@@ -205,18 +231,7 @@ static bool engine_reverts(const pc_scenario_t *sc)
 int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t seed,
            pc_run_t *out)
 {
-    static uint8_t buf[4096];
-    airlock_boot_cfg_t cfg = {
-        .layout = &sc->layout,
-        .engine = sc->engine,
-        .crypto = sc->crypto,
-        .keys = sc->keys,
-        .nkeys = sc->nkeys,
-        .allow_unsigned = sc->nkeys == 0,
-        .max_trials = sc->max_trials ? sc->max_trials : 1,
-        .buf = buf,
-        .buf_len = sizeof(buf),
-    };
+    airlock_boot_cfg_t cfg;
     airlock_boot_t b;
     airlock_boot_result_t res;
     memset(out, 0, sizeof(*out));
@@ -225,6 +240,7 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
     if (!sc->shims || stage(sc, seed) != 0) {
         return -1;
     }
+    make_cfg(sc, &cfg);
     sc->cuts = cut_at;
     sc->ncuts = ncuts;
 

@@ -54,6 +54,12 @@ typedef struct pc_scenario {
 int pc_init(pc_scenario_t *sc);
 void pc_free(pc_scenario_t *sc);
 
+/*
+ * Where the scenario's engine wants the update staged in the secondary and
+ * the longest image both slots take. Returns 0 or the configuration error.
+ */
+int pc_stage_limits(pc_scenario_t *sc, uint32_t *offset, uint32_t *max_len);
+
 /* Outcome of one run. */
 typedef struct pc_run {
     bool ok;

@@ -34,17 +34,26 @@ typedef struct airlock_engine {
     /* Can this engine run on b's layout? 0 or INVAL with det filled. */
     int (*check)(const struct airlock_boot *b, airlock_err_detail_t *det);
     /*
-     * Install the verified image in the secondary slot (image_len bytes,
-     * header to last TLV) as a TEST (trial) or PERM (permanent) update,
-     * returning only when the primary holds it and the request is consumed.
-     * Called again after a reset while the request is still pending: it must
-     * converge from any intermediate flash state.
+     * Offset in the secondary slot at which this engine expects a staged
+     * update (0 for most; swap-2n wants room for one chunk in front).
      */
-    int (*install)(struct airlock_boot *b, uint32_t image_len, int swap_type);
+    uint32_t (*stage_offset)(const struct airlock_boot *b);
+    /*
+     * Install the verified update staged in the secondary (new_len bytes,
+     * header to last TLV, at stage_offset) as a TEST (trial) or PERM
+     * (permanent) update. Returns once the primary holds it and the request
+     * is consumed. Called again after a reset: it must converge from any
+     * intermediate flash state (engines with a journal resume from it and
+     * ignore new_len).
+     */
+    int (*install)(struct airlock_boot *b, uint32_t new_len, int swap_type);
+    /* Put the previous image back (or resume doing so); NULL if impossible. */
+    int (*revert)(struct airlock_boot *b);
 } airlock_engine_t;
 
 /* The engines. */
 extern const airlock_engine_t airlock_engine_overwrite;
+extern const airlock_engine_t airlock_engine_swap_2n;
 
 /* Flash operation counts of one airlock_boot call (for benches and tests). */
 typedef struct airlock_boot_stats {
@@ -102,11 +111,17 @@ typedef struct airlock_boot_result {
     airlock_err_detail_t detail; /* for REJECTED/FAILED: field and offset */
 } airlock_boot_result_t;
 
-/* Caller-owned bootloader state. */
+/*
+ * Caller-owned bootloader state (its size is all the RAM the core needs
+ * besides cfg->buf and the stack).
+ */
 typedef struct airlock_boot {
     const airlock_boot_cfg_t *cfg;
     airlock_trailer_geom_t geom[AIRLOCK_AREA_COUNT];
     airlock_boot_stats_t stats;
+    bool has_journal;           /* the layout has a status area */
+    uint32_t old_end;           /* end of the primary's image before an install, 0 if none */
+    uint64_t journal_mem[16];   /* the boot journal's state (core/journal.h) */
 } airlock_boot_t;
 
 /*
@@ -117,6 +132,14 @@ typedef struct airlock_boot {
  * (a power cut in the simulator) returns AIRLOCK_ERR_IO: reset and call again.
  */
 int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_result_t *res);
+
+/*
+ * Where the engine of cfg expects an update in the secondary slot (bytes
+ * from its start), and how long that update may be at most. Writers of the
+ * secondary (the update agent, the simulator) stage images there.
+ * Returns 0 or the configuration error.
+ */
+int airlock_boot_stage(const airlock_boot_cfg_t *cfg, uint32_t *offset, uint32_t *max_len);
 
 /*
  * Application side. Request that the image in the secondary slot be

@@ -70,18 +70,12 @@ static void free_device(struct device *d)
     airlock_sim_flash_close(d->sim);
 }
 
-/* Largest image length both slots take with this layout's trailer. */
-static uint32_t room(const struct device *d)
+/* Largest image length both slots take with this engine and layout. */
+static uint32_t room(struct device *d)
 {
-    uint32_t r = UINT32_MAX;
-    for (int id = AIRLOCK_AREA_PRIMARY; id <= AIRLOCK_AREA_SECONDARY; id++) {
-        const airlock_area_t *a = &d->sc.layout.area[id];
-        airlock_trailer_geom_t g = {airlock_layout_max_align(&d->sc.layout),
-                                    a->flash->write_size, 128};
-        uint32_t t = airlock_trailer_start(a, &g);
-        r = t < r ? t : r;
-    }
-    return r;
+    uint32_t at, max_len;
+    assert_int_equal(pc_stage_limits(&d->sc, &at, &max_len), 0);
+    return max_len;
 }
 
 struct images {
@@ -132,6 +126,7 @@ static void prove_engine(const airlock_engine_t *engine)
         for (size_t w = 0; w < 2; w++) {
             struct device d;
             make_device(&d, mixed, write_sizes[w]);
+            d.sc.engine = engine;
             uint32_t sizes[3] = {4 * KIB - 64, 10007 + 512 * (uint32_t)mixed, room(&d)};
             for (int si = 0; si < 3; si++) {
                 struct images im;
@@ -186,7 +181,7 @@ static int ok_check(const airlock_boot_t *b, airlock_err_detail_t *det)
 static void test_harness_catches_broken_engine(void **state)
 {
     (void)state;
-    static const airlock_engine_t broken = {"broken", 0, ok_check, broken_install};
+    static const airlock_engine_t broken = {"broken", 0, ok_check, NULL, broken_install, NULL};
     struct device d;
     struct images im;
     pc_run_t run;
@@ -217,6 +212,7 @@ static void test_overwrite_random_multicut(void **state)
     uint64_t per = runs / 4 + 1, done = 0;
     for (int cfg = 0; cfg < 4; cfg++) {
         make_device(&d, cfg & 1, cfg & 2 ? 8 : 1);
+        d.sc.engine = &airlock_engine_overwrite;
         make_images(&im, room(&d) - 80 - (uint32_t)cfg * 1000);
         d.sc.engine = &airlock_engine_overwrite;
         d.sc.old_img = im.old_img;

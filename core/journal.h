@@ -1,0 +1,58 @@
+/*
+ * The boot journal: an append-only log of fixed-size records in the status
+ * area (its first two sectors, used in turn), holding swap progress, trial
+ * resolution and the security counter. Appending never erases; when a
+ * sector fills, its state is summarised into the other one, whose header is
+ * written last so it only becomes current once complete.
+ * Private to core: engines and the boot decision use it.
+ */
+#ifndef AIRLOCK_JOURNAL_H
+#define AIRLOCK_JOURNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "airlock/layout.h"
+
+enum journal_type {
+    JR_HDR = 1,     /* a: generation */
+    JR_BEGIN = 2,   /* a: swap type (TEST/PERM/REVERT), b: extent in bytes */
+    JR_STEP = 3,    /* a: chunk, b: step within the chunk */
+    JR_END = 4,     /* a: swap type that completed, b: its extent */
+    JR_RESOLVE = 5, /* a: 1 confirmed; ends a trial */
+    JR_SECCNT = 6,  /* a: security counter value */
+};
+
+typedef struct journal {
+    const airlock_area_t *area;
+    uint32_t rec_size;   /* 16, or the write size when larger */
+    uint32_t sec_off[2]; /* the two sectors, offsets within the area */
+    uint32_t sec_size[2];
+    int active;          /* sector holding the current log */
+    uint32_t gen;
+    uint32_t next;       /* offset (within the active sector) of the next record */
+    /* replayed state */
+    bool in_swap;
+    uint32_t swap_type;
+    uint32_t extent;
+    bool has_step;
+    uint32_t step_chunk;
+    uint32_t step;
+    bool trial;          /* a TEST swap completed and is not resolved yet */
+    bool has_sec_cnt;
+    uint32_t sec_cnt;
+    uint32_t erases;     /* erases the journal itself performed (stats) */
+    uint32_t progs;
+} journal_t;
+
+/*
+ * Open the journal on area (at least two sectors): pick the sector with the
+ * newest valid header and replay it; on a blank or unreadable area, format
+ * it. Returns 0, AIRLOCK_ERR_IO or AIRLOCK_ERR_LAYOUT (area too small).
+ */
+int journal_open(journal_t *j, const airlock_area_t *area);
+
+/* Append one record (compacting into the other sector when full). */
+int journal_append(journal_t *j, uint32_t type, uint32_t a, uint32_t b);
+
+#endif
