@@ -143,7 +143,7 @@ static void rnd_fill(airlock_sim_flash_t *sim, uint8_t *p, size_t n)
 
 static bool unit_prog(const airlock_sim_flash_t *sim, uint32_t u)
 {
-    return (sim->prog_map[u >> 3] >> (u & 7u)) & 1u;
+    return ((unsigned)sim->prog_map[u >> 3] >> (u & 7u)) & 1u;
 }
 
 static void unit_set(airlock_sim_flash_t *sim, uint32_t u, bool on)

@@ -44,7 +44,7 @@ static void usage(FILE *f)
     fprintf(f, "\n"
                "Run 'airlock COMMAND --help' for a command's options.\n"
                "Exit codes: 0 ok, 2 usage, 3 I/O, 4 key, 5 malformed image, 6 hash,\n"
-               "7 signature, 8 untrusted key, 9 unsupported, 10 too big, 11 internal\n"
+               "7 signature, 8 untrusted key, 9 unsupported, 10 too big, 11 internal, 12 layout\n"
                "(see docs/cli.md).\n");
 }
 

@@ -47,7 +47,7 @@ int airlock_exit_for_err(int err)
     case AIRLOCK_ERR_TOO_BIG:
         return EXIT_TOO_BIG;
     case AIRLOCK_ERR_LAYOUT:
-        return EXIT_USAGE;
+        return EXIT_LAYOUT;
     case AIRLOCK_ERR_CRYPTO:
         return EXIT_INTERNAL;
     }

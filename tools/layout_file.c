@@ -535,7 +535,7 @@ static int area_id(const char *s)
     return -1;
 }
 
-/* Index of the device whose flash is fl. */
+/* The device whose flash is fl, or NULL. */
 static const layout_device_t *dev_of(const layout_file_t *lf, const airlock_flash_t *fl)
 {
     for (unsigned i = 0; i < lf->ndev; i++) {

@@ -257,6 +257,7 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
 
     /* Boot until the device settles: a normal boot with nothing left to do. */
     int settled = 0;
+    bool confirm_cut = false;
     while (settled < 2) {
         if (++out->boots > 40) {
             fail(out, sc, "device did not settle after 40 boots");
@@ -270,9 +271,14 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
             continue;
         }
         if (rc != 0 || res.slot != AIRLOCK_AREA_PRIMARY) {
-            fail(out, sc, "UNBOOTABLE on boot %u: %s (%s: %s at offset %u)", out->boots,
-                 res.message ? res.message : "?", airlock_errname(rc),
-                 res.detail.field ? res.detail.field : "-", (unsigned)res.detail.offset);
+            const char *viol = "";
+            for (size_t i = 0; i < sc->nsims && !viol[0]; i++) {
+                viol = airlock_sim_flash_violation_str(sc->sims[i]);
+            }
+            fail(out, sc, "UNBOOTABLE on boot %u: %s (%s: %s at offset %u)%s%s", out->boots,
+                 res.message ? res.message : "flash operation failed", airlock_errname(rc),
+                 res.detail.field ? res.detail.field : "-", (unsigned)res.detail.offset,
+                 viol[0] ? "; flash rule broken: " : "", viol);
             return 0;
         }
         int holds = primary_holds(sc);
@@ -289,6 +295,8 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
                     fail(out, sc, "airlock_boot_confirm failed without a power cut");
                     return 0;
                 }
+                /* The confirmation may be lost: a revert is then correct. */
+                confirm_cut = true;
                 out->cuts++;
                 power_all(sc, true);
                 settled = 0;
@@ -301,7 +309,8 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
     }
 
     bool want_new = sc->permanent || sc->confirm || !engine_reverts(sc);
-    if (!(request_cut && out->final_version == 0) && out->final_version != (want_new ? 1 : 0)) {
+    bool old_ok = request_cut || (confirm_cut && !sc->permanent);
+    if (!(old_ok && out->final_version == 0) && out->final_version != (want_new ? 1 : 0)) {
         fail(out, sc, "settled on the %s image, expected the %s one",
              out->final_version ? "new" : "old", want_new ? "new" : "old");
         return 0;

@@ -79,8 +79,8 @@ typedef struct pc_run {
  * be 0. seed seeds the tears. After every boot the primary must hold,
  * byte for byte, the old or the new image; at the end the expected one
  * (the new one when the update is permanent, confirmed, or the engine
- * cannot revert; else the old one; either when a cut hit the request
- * itself), with no request left pending and no flash rule broken.
+ * cannot revert; else the old one; either when a cut hit the request or
+ * the image's own confirmation), with no flash rule broken.
  * Returns 0 (out->ok tells the verdict) or -1 on a harness error.
  */
 int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t seed,

@@ -25,38 +25,49 @@ static tu_key_t key;
 static uint64_t base_seed = 20261125;
 static uint64_t total_tried;
 
-/* A test device: one sim flash holding every area. */
+/*
+ * A test device. uniform: one flash of 40 x 4 KiB sectors holding every
+ * area. mixed: an internal flash of mixed sectors (4x4K, 1x16K, 3x32K, like
+ * an STM32F4 bank in small) with the primary on 4K/4K/16K/32K sectors, and
+ * an external flash of 8 KiB sectors holding the secondary.
+ */
 struct device {
-    airlock_sim_flash_t *sim;
+    airlock_sim_flash_t *sim[2];
     pc_scenario_t sc;
     const char *name;
 };
 
-/* Uniform: 40 sectors of 4 KiB. Mixed: 4x4K, 1x16K, 3x32K (STM32F4 in small). */
 static void make_device(struct device *d, int mixed, uint32_t write_size)
 {
     static const airlock_sector_run_t uniform_runs[] = {{40, 4 * KIB}};
     static const airlock_sector_run_t mixed_runs[] = {{4, 4 * KIB}, {1, 16 * KIB}, {3, 32 * KIB}};
+    static const airlock_sector_run_t ext_runs[] = {{12, 8 * KIB}};
     airlock_sim_flash_geometry_t geo = {0, write_size, 0xff, mixed ? mixed_runs : uniform_runs,
                                         mixed ? 3u : 1u};
     memset(d, 0, sizeof(*d));
-    assert_int_equal(airlock_sim_flash_create(&geo, &d->sim), 0);
-    const airlock_flash_t *fl = airlock_sim_flash_port(d->sim);
+    assert_int_equal(airlock_sim_flash_create(&geo, &d->sim[0]), 0);
+    const airlock_flash_t *fl = airlock_sim_flash_port(d->sim[0]);
     airlock_layout_t *l = &d->sc.layout;
+    d->sc.sims[0] = d->sim[0];
+    d->sc.nsims = 1;
+    l->area[AIRLOCK_AREA_BOOTLOADER] = (airlock_area_t){fl, 0, 8 * KIB};
     if (mixed) {
+        airlock_sim_flash_geometry_t ext = {0, write_size, 0xff, ext_runs, 1};
+        assert_int_equal(airlock_sim_flash_create(&ext, &d->sim[1]), 0);
+        d->sc.sims[1] = d->sim[1];
+        d->sc.nsims = 2;
         d->name = "mixed";
-        l->area[AIRLOCK_AREA_BOOTLOADER] = (airlock_area_t){fl, 0, 8 * KIB};
         l->area[AIRLOCK_AREA_PRIMARY] = (airlock_area_t){fl, 8 * KIB, 56 * KIB};
-        l->area[AIRLOCK_AREA_SECONDARY] = (airlock_area_t){fl, 64 * KIB, 64 * KIB};
+        l->area[AIRLOCK_AREA_STATUS] = (airlock_area_t){fl, 64 * KIB, 64 * KIB};
+        l->area[AIRLOCK_AREA_SECONDARY] =
+            (airlock_area_t){airlock_sim_flash_port(d->sim[1]), 0, 96 * KIB};
     } else {
         d->name = "uniform";
-        l->area[AIRLOCK_AREA_BOOTLOADER] = (airlock_area_t){fl, 0, 8 * KIB};
         l->area[AIRLOCK_AREA_PRIMARY] = (airlock_area_t){fl, 8 * KIB, 64 * KIB};
         l->area[AIRLOCK_AREA_SECONDARY] = (airlock_area_t){fl, 72 * KIB, 64 * KIB};
-        l->area[AIRLOCK_AREA_SCRATCH] = (airlock_area_t){fl, 136 * KIB, 4 * KIB};
+        l->area[AIRLOCK_AREA_STATUS] = (airlock_area_t){fl, 136 * KIB, 8 * KIB};
+        l->area[AIRLOCK_AREA_SCRATCH] = (airlock_area_t){fl, 144 * KIB, 4 * KIB};
     }
-    d->sc.sims[0] = d->sim;
-    d->sc.nsims = 1;
     d->sc.crypto = &airlock_crypto_openssl;
     d->sc.keys = &key.pub;
     d->sc.nkeys = 1;
@@ -67,7 +78,8 @@ static void make_device(struct device *d, int mixed, uint32_t write_size)
 static void free_device(struct device *d)
 {
     pc_free(&d->sc);
-    airlock_sim_flash_close(d->sim);
+    airlock_sim_flash_close(d->sim[0]);
+    airlock_sim_flash_close(d->sim[1]);
 }
 
 /* Largest image length both slots take with this engine and layout. */
@@ -162,6 +174,12 @@ static void test_overwrite_every_cut(void **state)
     prove_engine(&airlock_engine_overwrite);
 }
 
+static void test_swap_2n_every_cut(void **state)
+{
+    (void)state;
+    prove_engine(&airlock_engine_swap_2n);
+}
+
 /* The harness must catch a broken engine: one that forgets to erase. */
 static int broken_install(airlock_boot_t *b, uint32_t image_len, int swap_type)
 {
@@ -201,28 +219,27 @@ static void test_harness_catches_broken_engine(void **state)
 }
 
 /* Seeded random multi-cut sequences, cuts landing in recovery too. */
-static void test_overwrite_random_multicut(void **state)
+static void random_multicut(const airlock_engine_t *engine, uint64_t runs)
 {
-    (void)state;
-    const char *env = getenv("AIRLOCK_POWERCUT_RUNS");
-    uint64_t runs = env ? strtoull(env, NULL, 10) : 10000;
     struct device d;
     struct images im;
     pc_report_t rep;
     uint64_t per = runs / 4 + 1, done = 0;
     for (int cfg = 0; cfg < 4; cfg++) {
         make_device(&d, cfg & 1, cfg & 2 ? 8 : 1);
-        d.sc.engine = &airlock_engine_overwrite;
+        d.sc.engine = engine;
         make_images(&im, room(&d) - 80 - (uint32_t)cfg * 1000);
-        d.sc.engine = &airlock_engine_overwrite;
         d.sc.old_img = im.old_img;
         d.sc.old_len = im.old_len;
         d.sc.new_img = im.new_img;
         d.sc.new_len = im.new_len;
         d.sc.permanent = cfg == 3;
         d.sc.confirm = cfg == 1;
+        d.sc.max_trials = cfg == 2 ? 3 : 1;
         char what[96];
-        snprintf(what, sizeof(what), "overwrite random 1-4 cuts %s w%d", d.name, cfg & 2 ? 8 : 1);
+        snprintf(what, sizeof(what), "%s random 1-4 cuts %s w%d %s", engine->name, d.name,
+                 cfg & 2 ? 8 : 1,
+                 cfg == 3 ? "perm" : cfg == 1 ? "test+confirm" : "test, no confirm");
         assert_int_equal(pc_prove_random(&d.sc, per, 4, base_seed * 7 + (uint64_t)cfg, &rep), 0);
         report(what, &rep);
         done += rep.tried;
@@ -231,6 +248,24 @@ static void test_overwrite_random_multicut(void **state)
         free_device(&d);
     }
     assert_true(done >= runs);
+}
+
+static uint64_t random_runs(void)
+{
+    const char *env = getenv("AIRLOCK_POWERCUT_RUNS");
+    return env ? strtoull(env, NULL, 10) : 10000;
+}
+
+static void test_overwrite_random_multicut(void **state)
+{
+    (void)state;
+    random_multicut(&airlock_engine_overwrite, random_runs());
+}
+
+static void test_swap_2n_random_multicut(void **state)
+{
+    (void)state;
+    random_multicut(&airlock_engine_swap_2n, random_runs());
 }
 
 static int setup(void **state)
@@ -259,6 +294,8 @@ int main(void)
         cmocka_unit_test(test_harness_catches_broken_engine),
         cmocka_unit_test(test_overwrite_every_cut),
         cmocka_unit_test(test_overwrite_random_multicut),
+        cmocka_unit_test(test_swap_2n_every_cut),
+        cmocka_unit_test(test_swap_2n_random_multicut),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
