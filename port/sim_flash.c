@@ -27,11 +27,11 @@ struct airlock_sim_flash {
     airlock_flash_t port;
     airlock_sector_run_t *runs;
 
-    uint8_t *data;      /* size bytes: malloc'd, or the mapped file */
-    uint8_t *prog_map;  /* one bit per write unit: programmed since erase */
+    uint8_t *data;     /* size bytes: malloc'd, or the mapped file */
+    uint8_t *prog_map; /* one bit per write unit: programmed since erase */
     uint32_t nunits;
-    uint32_t ws_shift;  /* log2(write_size) */
-    int fd;             /* -1 when RAM-backed */
+    uint32_t ws_shift; /* log2(write_size) */
+    int fd;            /* -1 when RAM-backed */
 
     uint32_t nsec;
     uint64_t *sec_start; /* nsec + 1 entries; sec_start[nsec] == size */
@@ -43,8 +43,8 @@ struct airlock_sim_flash {
 
     bool powered;
     bool cut_pending;
-    uint64_t cut_in;   /* numbered calls to let pass before the cut */
-    unsigned counted;  /* AIRLOCK_SIM_FLASH_OP_* mask */
+    uint64_t cut_in;  /* numbered calls to let pass before the cut */
+    unsigned counted; /* AIRLOCK_SIM_FLASH_OP_* mask */
     int tear_policy;
     uint64_t ops;
     uint64_t seed;
@@ -66,8 +66,8 @@ struct airlock_sim_flash_snapshot {
 const char *airlock_sim_flash_errname(int err)
 {
     switch (err) {
-#define NAME_(name, value, msg)                                                \
-    case (value):                                                              \
+#define NAME_(name, value, msg)                                                                    \
+    case (value):                                                                                  \
         return #name;
         AIRLOCK_SIM_FLASH_ERR_LIST(NAME_)
 #undef NAME_
@@ -79,8 +79,8 @@ const char *airlock_sim_flash_errname(int err)
 const char *airlock_sim_flash_strerror(int err)
 {
     switch (err) {
-#define MSG_(name, value, msg)                                                 \
-    case (value):                                                              \
+#define MSG_(name, value, msg)                                                                     \
+    case (value):                                                                                  \
         return (msg);
         AIRLOCK_SIM_FLASH_ERR_LIST(MSG_)
 #undef MSG_
@@ -261,8 +261,7 @@ static int check_prog(airlock_sim_flash_t *sim, uint32_t addr, const uint8_t *bu
     uint32_t first = addr >> sim->ws_shift, n = len >> sim->ws_shift;
     for (uint32_t u = first; u < first + n; u++) {
         if (unit_prog(sim, u)) {
-            return violation(sim, AIRLOCK_SIM_FLASH_ERR_REPROG, op, addr, len,
-                             u << sim->ws_shift);
+            return violation(sim, AIRLOCK_SIM_FLASH_ERR_REPROG, op, addr, len, u << sim->ws_shift);
         }
     }
     /* In "distance from erased" form (x ^ erased_val) a prog may only set bits. */
@@ -626,8 +625,8 @@ static int sim_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
     }
     int err = 0;
     if ((uint64_t)addr + len > sim->port.size) {
-        err = violation(sim, AIRLOCK_SIM_FLASH_ERR_RANGE, AIRLOCK_SIM_FLASH_OP_READ, addr, len,
-                        addr);
+        err =
+            violation(sim, AIRLOCK_SIM_FLASH_ERR_RANGE, AIRLOCK_SIM_FLASH_OP_READ, addr, len, addr);
     }
     if (tick(sim, AIRLOCK_SIM_FLASH_OP_READ)) {
         sim->cut.addr = addr;
@@ -971,8 +970,7 @@ uint8_t *airlock_sim_flash_data(airlock_sim_flash_t *sim)
     return sim->data;
 }
 
-int airlock_sim_flash_load(airlock_sim_flash_t *sim, uint32_t addr, const void *data,
-                           uint32_t len)
+int airlock_sim_flash_load(airlock_sim_flash_t *sim, uint32_t addr, const void *data, uint32_t len)
 {
     if ((uint64_t)addr + len > sim->port.size || (!data && len > 0)) {
         return AIRLOCK_ERR_INVAL;

@@ -18,16 +18,16 @@
  * Errors the sim's port functions return, X(name, value, message). They sit
  * outside enum airlock_err (core reports any of them as AIRLOCK_ERR_IO) so a
  * test can tell a rule violation from a power cut. The first five are NOR
- * rule violations: each is counted and recorded (see "Violations") and a
+ * rule violations: each is counted and recorded (see "NOR rules") and a
  * violating call changes nothing in flash.
  */
-#define AIRLOCK_SIM_FLASH_ERR_LIST(X)                                          \
-    X(RANGE, -101, "access outside the device")                               \
-    X(ALIGN, -102, "prog address or length not a multiple of write_size")     \
-    X(REPROG, -103, "write unit programmed twice without an erase")           \
-    X(BIT_BACK, -104, "prog would move a bit back to the erased value")       \
-    X(ERASE_ADDR, -105, "erase address is not the start of a sector")         \
-    X(CUT, -110, "power was cut during this operation")                       \
+#define AIRLOCK_SIM_FLASH_ERR_LIST(X)                                                              \
+    X(RANGE, -101, "access outside the device")                                                    \
+    X(ALIGN, -102, "prog address or length not a multiple of write_size")                          \
+    X(REPROG, -103, "write unit programmed twice without an erase")                                \
+    X(BIT_BACK, -104, "prog would move a bit back to the erased value")                            \
+    X(ERASE_ADDR, -105, "erase address is not the start of a sector")                              \
+    X(CUT, -110, "power was cut during this operation")                                            \
     X(POWER_OFF, -111, "power is off")
 
 enum airlock_sim_flash_err {
@@ -203,7 +203,7 @@ void airlock_sim_flash_reset_counts(airlock_sim_flash_t *sim);
  * reset_counts). By default only prog and erase calls are numbered; reads
  * and syncs can be included with airlock_sim_flash_count_ops. A numbered
  * call gets its number when it arrives with power on, whether or not it then
- * violates a rule.
+ * violates a rule (a NULL-buffer call refused with AIRLOCK_ERR_INVAL gets none).
  *
  * When power is cut during operation K, that call is torn (below) and
  * returns CUT; from then on every call (read, prog, erase, sync) returns
@@ -310,19 +310,19 @@ uint64_t airlock_sim_flash_ops(const airlock_sim_flash_t *sim);
 
 /* The last cut: what was torn and how. */
 typedef struct airlock_sim_flash_cut {
-    bool happened;   /* false until the first cut */
-    int op;          /* AIRLOCK_SIM_FLASH_OP_* of the torn call */
-    uint64_t index;  /* its operation number */
+    bool happened;  /* false until the first cut */
+    int op;         /* AIRLOCK_SIM_FLASH_OP_* of the torn call */
+    uint64_t index; /* its operation number */
     uint32_t addr;
-    uint32_t len;    /* sector size for an erase */
-    int tear;        /* AIRLOCK_SIM_FLASH_TEAR_NOTHING .. NOISE */
-    uint32_t units;  /* write units in the call */
-    uint32_t done;   /* units fully written / erased */
-    int32_t half;    /* index of the half-programmed unit, -1 if none (DRIFT: -1) */
-    int err;         /* what the call returned: CUT, or a violation */
+    uint32_t len;   /* sector size for an erase */
+    int tear;       /* AIRLOCK_SIM_FLASH_TEAR_NOTHING .. NOISE */
+    uint32_t units; /* write units in the call */
+    uint32_t done;  /* units fully written / erased */
+    int32_t half;   /* index of the half-programmed unit, -1 if none (DRIFT: -1) */
+    int err;        /* what the call returned: CUT, or a violation */
 } airlock_sim_flash_cut_t;
 
-/* Copy the last cut into *out. Returns out->happened. */
+/* Copy the last cut into *out (not NULL). Returns out->happened. */
 bool airlock_sim_flash_last_cut(const airlock_sim_flash_t *sim, airlock_sim_flash_cut_t *out);
 
 /*
@@ -348,8 +348,7 @@ uint8_t *airlock_sim_flash_data(airlock_sim_flash_t *sim);
  * may still program the erased parts). Returns 0 or AIRLOCK_ERR_INVAL (out
  * of the device, or data NULL with len > 0).
  */
-int airlock_sim_flash_load(airlock_sim_flash_t *sim, uint32_t addr, const void *data,
-                           uint32_t len);
+int airlock_sim_flash_load(airlock_sim_flash_t *sim, uint32_t addr, const void *data, uint32_t len);
 
 /* Erase the whole device at once (blank part): no counter, no power needed. */
 void airlock_sim_flash_wipe(airlock_sim_flash_t *sim);

@@ -27,7 +27,7 @@ static uint64_t base_seed = 0x5eed;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const airlock_sector_run_t uniform4k[] = {{16, 4096}};          /* 64 KiB */
+static const airlock_sector_run_t uniform4k[] = {{16, 4096}}; /* 64 KiB */
 static const airlock_sector_run_t stm32f4[] = {{4, 16384}, {1, 65536}, {7, 131072}};
 
 static airlock_sim_flash_t *mk(uint32_t ws, uint8_t ev, const airlock_sector_run_t *runs,
@@ -208,8 +208,7 @@ static void test_prog_erase_reprog_cycle(void **state)
     airlock_sim_flash_close(sim);
 }
 
-static void expect_violation(airlock_sim_flash_t *sim, int err, int op, uint32_t addr,
-                             uint32_t at)
+static void expect_violation(airlock_sim_flash_t *sim, int err, int op, uint32_t addr, uint32_t at)
 {
     airlock_sim_flash_violation_t v;
     assert_true(airlock_sim_flash_last_violation(sim, &v));
@@ -510,10 +509,10 @@ static int scenario(const airlock_flash_t *fl, int *failed_at)
     int rc;
     pattern(buf, sizeof buf, 77);
     *failed_at = -1;
-#define STEP(i, call)                                                          \
-    if ((rc = (call)) != 0) {                                                  \
-        *failed_at = (i);                                                      \
-        return rc;                                                             \
+#define STEP(i, call)                                                                              \
+    if ((rc = (call)) != 0) {                                                                      \
+        *failed_at = (i);                                                                          \
+        return rc;                                                                                 \
     }
     STEP(0, fl->erase(fl->ctx, 4096));
     STEP(1, fl->read(fl->ctx, 4096, rd, 64));
@@ -575,8 +574,8 @@ static void test_cut_at_each_op(void **state)
         assert_true(airlock_sim_flash_last_cut(sim, &cut));
         assert_int_equal(cut.index, k);
         assert_int_equal(cut.err, AIRLOCK_SIM_FLASH_ERR_CUT);
-        assert_int_equal(cut.op, k == 0 || k == 3 ? AIRLOCK_SIM_FLASH_OP_ERASE
-                                                  : AIRLOCK_SIM_FLASH_OP_PROG);
+        assert_int_equal(cut.op,
+                         k == 0 || k == 3 ? AIRLOCK_SIM_FLASH_OP_ERASE : AIRLOCK_SIM_FLASH_OP_PROG);
         assert_int_equal(airlock_sim_flash_ops(sim), k + 1);
         assert_true(strlen(airlock_sim_flash_cut_str(sim)) > 0);
         expect_all_fail(fl, airlock_sim_flash_data(sim), 65536);
@@ -962,7 +961,7 @@ static int torn_erase_once(uint32_t w, uint8_t e, uint64_t seed, int policy)
         case AIRLOCK_SIM_FLASH_TEAR_DRIFT:
             for (uint32_t b = 0; b < w; b++) {
                 /* Bits only move toward erased. */
-                assert_int_equal((uint8_t)(p[b] ^ e) & (uint8_t)~(o[b] ^ e), 0);
+                assert_int_equal((uint8_t)(p[b] ^ e) & (uint8_t) ~(o[b] ^ e), 0);
             }
             assert_true(flagged == (was_prog || !is_old));
             break;
@@ -1013,9 +1012,10 @@ static void test_torn_erase(void **state)
             }
             for (int t = AIRLOCK_SIM_FLASH_TEAR_NOTHING; t <= AIRLOCK_SIM_FLASH_TEAR_NOISE; t++) {
                 if (!seen[t]) {
-                    print_message("ws %u erased 0x%02x: tear %s never seen in 128 seeds from %llu\n",
-                                  (unsigned)sizes[i], ev ? 0xff : 0, airlock_sim_flash_tear_name(t),
-                                  (unsigned long long)base_seed);
+                    print_message(
+                        "ws %u erased 0x%02x: tear %s never seen in 128 seeds from %llu\n",
+                        (unsigned)sizes[i], ev ? 0xff : 0, airlock_sim_flash_tear_name(t),
+                        (unsigned long long)base_seed);
                 }
                 assert_true(seen[t] > 0);
             }
