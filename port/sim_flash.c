@@ -378,13 +378,20 @@ static void write_unit(airlock_sim_flash_t *sim, uint32_t addr, const uint8_t *b
     if (half) {
         rnd_fill(sim, mask, w);
     }
+    bool touched = false;
     for (uint32_t b = 0; b < w; b++) {
         /* Distance from erased: old | (want & mask); check_prog made old a subset of want. */
         uint8_t old = (uint8_t)(p[b] ^ e), want = (uint8_t)(buf[off + b] ^ e);
         uint8_t now = half ? (uint8_t)(old | (want & mask[b])) : want;
+        touched |= now != old;
         p[b] = (uint8_t)(now ^ e);
     }
-    unit_set(sim, (addr >> sim->ws_shift) + i, true);
+    /*
+     * A completed write programs the unit. A half write in which no bit
+     * moved is indistinguishable from no write at all: no algorithm can act
+     * on it, so it does not count (nor would it on a part without ECC).
+     */
+    unit_set(sim, (addr >> sim->ws_shift) + i, half ? touched : true);
 }
 
 static void tear_prog(airlock_sim_flash_t *sim, uint32_t addr, const uint8_t *buf, uint32_t len)
@@ -478,21 +485,28 @@ static void tear_erase(airlock_sim_flash_t *sim, uint32_t start, uint32_t size)
             }
         }
     } else if (t == AIRLOCK_SIM_FLASH_TEAR_DRIFT || t == AIRLOCK_SIM_FLASH_TEAR_NOISE) {
-        /* Disturbed units are in no known state: programmed unless unchanged. */
+        /*
+         * Disturbed units are in no known state: programmed unless unchanged,
+         * except that one which now reads fully erased counts as erased (what
+         * reads erased is all any algorithm can go by).
+         */
         uint32_t w = ws(sim);
         uint8_t r[32];
         for (uint32_t i = 0; i < n; i++) {
             uint8_t *p = sim->data + ((size_t)(first + i) << sim->ws_shift);
-            bool changed = false;
+            bool changed = false, blank = true;
             rnd_fill(sim, r, w);
             for (uint32_t b = 0; b < w; b++) {
                 uint8_t now = t == AIRLOCK_SIM_FLASH_TEAR_NOISE
                                   ? r[b]
                                   : (uint8_t)((((p[b] ^ e) & r[b])) ^ e); /* bits only drop */
                 changed |= now != p[b];
+                blank &= now == e;
                 p[b] = now;
             }
-            if (changed) {
+            if (blank) {
+                unit_set(sim, first + i, false);
+            } else if (changed) {
                 unit_set(sim, first + i, true);
             }
         }

@@ -221,8 +221,11 @@ void airlock_sim_flash_reset_counts(airlock_sim_flash_t *sim);
  *   DRIFT    every unit half-programmed (NOISE means DRIFT for a prog).
  * Half-programmed: each bit that the prog moves away from erased_val moved
  * or not at random; the result lies bitwise between old and new. Every unit
- * touched (written or half) counts as programmed: programming it again
- * before an erase is a REPROG violation, as on real parts.
+ * written, and every half unit in which at least one bit moved, counts as
+ * programmed: programming it again before an erase is a REPROG violation,
+ * as on real parts. A half unit in which no bit moved reads exactly as if
+ * the prog never reached it, and is treated so (an algorithm can only act
+ * on what it reads).
  *
  * How an erase of a sector is torn (in write units):
  *   NOTHING  unchanged;  DONE  fully erased;
@@ -231,9 +234,10 @@ void airlock_sim_flash_reset_counts(airlock_sim_flash_t *sim);
  *   DRIFT    every bit moved toward erased_val or not, at random;
  *   NOISE    every byte random.
  * Units the erase completed are erased (not programmed); untouched units keep
- * their state; a unit DRIFT or NOISE changed counts as programmed, so
- * programming it before a full erase is a REPROG violation (its cells are in
- * no known state) -- a recovery that trusts a half-erased sector is caught.
+ * their state; a unit DRIFT or NOISE changed counts as programmed unless it
+ * now reads fully erased, so programming a visibly half-erased unit before a
+ * full erase is a REPROG violation -- a recovery that trusts a half-erased
+ * sector is caught.
  *
  * A torn read fills buf with random bytes; a torn sync does nothing. All
  * randomness comes from the sim's seeded PRNG (splitmix64): the same seed
