@@ -288,22 +288,19 @@ int boot_finish_swap(airlock_boot_t *b, uint32_t type, uint32_t swapped_end)
         }
         off = e;
     }
-    /* 2. A trial: MCUboot's marks for applications, and trial number 1. */
+    /*
+     * 2. A trial: MCUboot's marks for applications. The trial boots are
+     * counted only when one is handed over (trial()), so a reset before
+     * then costs the update none of its trials.
+     */
     if (type == AIRLOCK_SWAP_TEST) {
         airlock_trailer_t t;
-        uint32_t used;
         rc = airlock_trailer_load(pri, g, &t);
         if (rc == 0 && t.magic == AIRLOCK_FIELD_UNSET) {
             rc = airlock_trailer_write_magic(pri, g);
         }
         if (rc == 0 && t.copy_done == AIRLOCK_FIELD_UNSET) {
             rc = airlock_trailer_write_flag(pri, g, AIRLOCK_FLAG_COPY_DONE, 0x01);
-        }
-        if (rc == 0) {
-            rc = airlock_trailer_trials(pri, g, &used);
-        }
-        if (rc == 0 && used == 0) {
-            rc = airlock_trailer_add_trial(pri, g);
         }
         if (rc) {
             return rc;
@@ -391,11 +388,15 @@ static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
     }
     if (used < b->cfg->max_trials) {
         rc = airlock_trailer_add_trial(pri, g);
-        if (rc) {
+        if (rc == 0) {
+            set_result(res, AIRLOCK_BOOT_TRIAL, 0,
+                       "booting the unconfirmed update for another trial");
+            return boot_primary(b, res, false);
+        }
+        if (rc != AIRLOCK_ERR_NOMEM) {
             return rc;
         }
-        set_result(res, AIRLOCK_BOOT_TRIAL, 0, "booting the unconfirmed update for another trial");
-        return boot_primary(b, res, false);
+        /* every record place spent by torn writes: the trials are over */
     }
     rc = b->cfg->engine->revert(b);
     if (rc) {
@@ -404,6 +405,17 @@ static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
     set_result(res, AIRLOCK_BOOT_REVERTED, 0,
                "update was not confirmed in its trial boots: reverted to the previous image");
     return boot_primary(b, res, true);
+}
+
+/* The boot that completes a TEST install hands the update its first trial. */
+static int first_trial(airlock_boot_t *b, airlock_boot_result_t *res)
+{
+    int rc = trial(b, res);
+    if (rc == 0 && res->action == AIRLOCK_BOOT_TRIAL) {
+        set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
+                   "installed the requested update; booting it for a trial");
+    }
+    return rc;
 }
 
 /* A pending request in the secondary: check it, then install it. */
@@ -471,15 +483,15 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
             res->slot = -1;
             return rc;
         }
+    } else if (type == AIRLOCK_SWAP_TEST) {
+        return first_trial(b, res);
     } else {
-        rc = boot_primary(b, res, type == AIRLOCK_SWAP_PERM);
+        rc = boot_primary(b, res, true);
         if (rc) {
             return rc;
         }
     }
-    set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
-               type == AIRLOCK_SWAP_TEST ? "installed the requested update for a trial boot"
-                                         : "installed the requested update permanently");
+    set_result(res, AIRLOCK_BOOT_INSTALLED, 0, "installed the requested update permanently");
     return 0;
 }
 
@@ -527,7 +539,10 @@ int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_
          */
         if (j->in_swap) {
             rc = resume(b, res);
-            return rc ? rc : boot_primary(b, res, !j->trial);
+            if (rc || !j->trial) {
+                return rc ? rc : boot_primary(b, res, true);
+            }
+            return first_trial(b, res);
         }
         /* 2. An update on trial. */
         if (j->trial && can_revert(b)) {

@@ -240,42 +240,62 @@ int airlock_trailer_write_flag(const airlock_area_t *slot, const airlock_trailer
     return prog_unit(slot, off, unit, g->write_size);
 }
 
-int airlock_trailer_trials(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
-                           uint32_t *used)
+static int count_trials(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                        uint32_t *used, uint32_t *next)
 {
     uint8_t unit[32];
     if (!geom_ok(slot, g)) {
         return AIRLOCK_ERR_INVAL;
     }
     uint32_t base = trials_off(slot, g);
+    uint8_t full = (uint8_t)~slot->flash->erased_val;
     *used = 0;
+    if (next) {
+        *next = 0;
+    }
     for (uint32_t i = 0; i < AIRLOCK_TRIAL_MAX; i++) {
         if (slot->flash->read(slot->flash->ctx, slot->off + base + i * g->write_size, unit,
                               g->write_size) != 0) {
             return AIRLOCK_ERR_IO;
         }
-        /* any programmed bit, even from a torn write, makes the record used */
-        if (!all_erased(unit, g->write_size, slot->flash->erased_val)) {
-            *used = i + 1;
+        if (all_erased(unit, g->write_size, slot->flash->erased_val)) {
+            continue;
+        }
+        /*
+         * Only a whole record is a trial: a torn one means the power failed
+         * before the image could run. Either way its place is spent (it is
+         * never programmed twice).
+         */
+        if (all_erased(unit, g->write_size, full)) {
+            (*used)++;
+        }
+        if (next) {
+            *next = i + 1;
         }
     }
     return 0;
 }
 
+int airlock_trailer_trials(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                           uint32_t *used)
+{
+    return count_trials(slot, g, used, NULL);
+}
+
 int airlock_trailer_add_trial(const airlock_area_t *slot, const airlock_trailer_geom_t *g)
 {
     uint8_t unit[32];
-    uint32_t used;
-    int rc = airlock_trailer_trials(slot, g, &used);
+    uint32_t used, next;
+    int rc = count_trials(slot, g, &used, &next);
     if (rc) {
         return rc;
     }
-    if (used >= AIRLOCK_TRIAL_MAX) {
+    if (next >= AIRLOCK_TRIAL_MAX) {
         return AIRLOCK_ERR_NOMEM;
     }
-    /* records after the last used one are erased: program the next */
+    /* records after the last written one are erased: program the next */
     memset(unit, (uint8_t)~slot->flash->erased_val, sizeof(unit));
-    return prog_unit(slot, trials_off(slot, g) + used * g->write_size, unit, g->write_size);
+    return prog_unit(slot, trials_off(slot, g) + next * g->write_size, unit, g->write_size);
 }
 
 int airlock_trailer_load(const airlock_area_t *slot, const airlock_trailer_geom_t *g,

@@ -42,10 +42,39 @@ static void before_op(struct pc_shim *s)
     sc->op++;
 }
 
+/*
+ * Did this cut leave a whole trial record in the primary? Then the trial
+ * was spent without the image running, and a revert is a correct outcome.
+ */
+static void count_lost_trial(pc_scenario_t *sc, struct pc_shim *s)
+{
+    const airlock_area_t *pri = &sc->layout.area[AIRLOCK_AREA_PRIMARY];
+    airlock_sim_flash_cut_t cut;
+    if (pri->flash != &s->port || !airlock_sim_flash_last_cut(s->sim, &cut) ||
+        cut.op != AIRLOCK_SIM_FLASH_OP_PROG) {
+        return;
+    }
+    airlock_trailer_geom_t g = {airlock_layout_max_align(&sc->layout), pri->flash->write_size,
+                                128};
+    uint32_t base = pri->off + airlock_trailer_start(pri, &g);
+    uint32_t w = pri->flash->write_size;
+    if (cut.addr < base || cut.addr >= base + AIRLOCK_TRIAL_MAX * w) {
+        return;
+    }
+    const uint8_t *rec = airlock_sim_flash_data(s->sim) + cut.addr;
+    for (uint32_t i = 0; i < w; i++) {
+        if ((uint8_t)(rec[i] ^ pri->flash->erased_val) != 0xffu) {
+            return;
+        }
+    }
+    sc->lost_trials++;
+}
+
 static void after_op(struct pc_shim *s)
 {
     pc_scenario_t *sc = s->sc;
     if (!airlock_sim_flash_powered(s->sim) && !sc->power_off) {
+        count_lost_trial(sc, s);
         size_t n = strlen(sc->cut_log);
         snprintf(sc->cut_log + n, sizeof(sc->cut_log) - n, "%s[cut: %s]", n ? " " : "",
                  airlock_sim_flash_cut_str(s->sim));
@@ -208,6 +237,7 @@ static int stage(pc_scenario_t *sc, uint64_t seed)
         airlock_sim_flash_seed(sc->sims[i], seed * 31u + i);
     }
     sc->power_off = false;
+    sc->lost_trials = 0;
     sc->op = 0;
     sc->next_cut = 0;
     sc->cut_log[0] = '\0';
@@ -257,7 +287,7 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
 
     /* Boot until the device settles: a normal boot with nothing left to do. */
     int settled = 0;
-    bool confirm_cut = false;
+    uint32_t confirm_cuts = 0;
     while (settled < 2) {
         if (++out->boots > 40) {
             fail(out, sc, "device did not settle after 40 boots");
@@ -296,7 +326,7 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
                     return 0;
                 }
                 /* The confirmation may be lost: a revert is then correct. */
-                confirm_cut = true;
+                confirm_cuts++;
                 out->cuts++;
                 power_all(sc, true);
                 settled = 0;
@@ -309,7 +339,14 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
     }
 
     bool want_new = sc->permanent || sc->confirm || !engine_reverts(sc);
-    bool old_ok = request_cut || (confirm_cut && !sc->permanent);
+    /*
+     * A trial boot interrupted after its record was written, or during the
+     * image's confirmation, is a spent trial: when none are left, the revert
+     * is right.
+     */
+    uint32_t max_trials = sc->max_trials ? sc->max_trials : 1;
+    bool old_ok = request_cut ||
+                  (!sc->permanent && sc->lost_trials + confirm_cuts >= max_trials);
     if (!(old_ok && out->final_version == 0) && out->final_version != (want_new ? 1 : 0)) {
         fail(out, sc, "settled on the %s image, expected the %s one",
              out->final_version ? "new" : "old", want_new ? "new" : "old");
@@ -325,7 +362,8 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
     return 0;
 }
 
-static void record(pc_report_t *rep, const pc_run_t *run, uint64_t seed, uint64_t cut)
+static void record(pc_report_t *rep, const pc_run_t *run, uint64_t seed, const uint64_t *cuts,
+                   size_t ncuts)
 {
     rep->tried++;
     if (run->ok) {
@@ -333,9 +371,21 @@ static void record(pc_report_t *rep, const pc_run_t *run, uint64_t seed, uint64_
         return;
     }
     if (rep->failed++ == 0) {
+        char list[128] = "";
+        size_t n = 0;
+        for (size_t i = 0; i < ncuts && n < sizeof(list); i++) {
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%llu", i ? "," : "",
+                                  (unsigned long long)cuts[i]);
+        }
         rep->first_failed_seed = seed;
-        rep->first_failed_cut = cut;
-        snprintf(rep->first_failure, sizeof(rep->first_failure), "%s", run->why);
+        rep->first_failed_cut = ncuts ? cuts[0] : UINT64_MAX;
+        int k = snprintf(rep->first_failure, sizeof(rep->first_failure), "cuts at ops [%s]: ",
+                         list);
+        if (k > 0 && (size_t)k < sizeof(rep->first_failure)) {
+            size_t room = sizeof(rep->first_failure) - (size_t)k;
+            memcpy(rep->first_failure + k, run->why, strnlen(run->why, room - 1));
+            rep->first_failure[(size_t)k + strnlen(run->why, room - 1)] = '\0';
+        }
     }
 }
 
@@ -346,13 +396,13 @@ int pc_prove_single(pc_scenario_t *sc, uint64_t seed, pc_report_t *rep)
     if (pc_run(sc, NULL, 0, seed, &run) != 0) {
         return -1;
     }
-    record(rep, &run, seed, UINT64_MAX);
+    record(rep, &run, seed, NULL, 0);
     rep->uncut_ops = run.ops;
     for (uint64_t k = 0; k < rep->uncut_ops; k++) {
         if (pc_run(sc, &k, 1, seed + k, &run) != 0) {
             return -1;
         }
-        record(rep, &run, seed + k, k);
+        record(rep, &run, seed + k, &k, 1);
     }
     return 0;
 }
@@ -400,7 +450,7 @@ int pc_prove_random(pc_scenario_t *sc, uint64_t n, uint32_t max_cuts, uint64_t s
         if (pc_run(sc, cuts, nc, s, &run) != 0) {
             return -1;
         }
-        record(rep, &run, s, cuts[0]);
+        record(rep, &run, s, cuts, nc);
     }
     return 0;
 }

@@ -42,6 +42,7 @@ typedef struct pc_scenario {
     size_t ncuts;
     size_t next_cut;
     bool power_off;
+    uint32_t lost_trials; /* cuts that left a whole trial record behind */
     char cut_log[256]; /* descriptions of the cuts so far */
 } pc_scenario_t;
 

@@ -89,8 +89,11 @@ int airlock_trailer_read(const airlock_source_t *slot, uint32_t max_align, uint8
 /*
  * Trial-boot counter: up to AIRLOCK_TRIAL_MAX records, one write unit each,
  * just below the MCUboot swap-status area (which MCUboot-shaped readers
- * never look past). A trial boot programs the next erased record: counting
- * needs no erase, and a torn record counts as used (never fewer trials).
+ * never look past). A trial boot programs the next erased record with every
+ * bit moved from the erased value: counting needs no erase. A torn record
+ * (power failed while the bootloader wrote it, so the image never ran) does
+ * not count as a trial but its place is spent, as it cannot be programmed
+ * again; when all places are spent the trials are over.
  */
 #define AIRLOCK_TRIAL_MAX 8u
 
@@ -134,11 +137,11 @@ int airlock_trailer_write_magic(const airlock_area_t *slot, const airlock_traile
 int airlock_trailer_write_flag(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
                                int flag, uint8_t value);
 
-/* Number of trial-boot records already used (0..AIRLOCK_TRIAL_MAX). */
+/* Number of whole trial-boot records (0..AIRLOCK_TRIAL_MAX). */
 int airlock_trailer_trials(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
                            uint32_t *used);
 
-/* Use the next trial-boot record. AIRLOCK_ERR_NOMEM when all are used. */
+/* Write the next trial-boot record. AIRLOCK_ERR_NOMEM when no place is left. */
 int airlock_trailer_add_trial(const airlock_area_t *slot, const airlock_trailer_geom_t *g);
 
 /*

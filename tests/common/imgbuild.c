@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include <openssl/ec.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #define SIG_TLV_MAX (4 + 72)
@@ -27,6 +30,38 @@ int tu_key_new(tu_key_t *k)
     }
     k->der_len = (size_t)n;
     k->pub.type = AIRLOCK_KEY_ECDSA_P256;
+    k->pub.der = k->der;
+    k->pub.der_len = k->der_len;
+    return 0;
+}
+
+int tu_key_load(tu_key_t *k, const char *path)
+{
+    memset(k, 0, sizeof(*k));
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return -1;
+    }
+    k->pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    if (!k->pkey) {
+        return -1;
+    }
+    if (EVP_PKEY_is_a(k->pkey, "ED25519")) {
+        k->pub.type = AIRLOCK_KEY_ED25519;
+    } else if (EVP_PKEY_is_a(k->pkey, "EC") && EVP_PKEY_get_bits(k->pkey) == 256) {
+        k->pub.type = AIRLOCK_KEY_ECDSA_P256;
+    } else {
+        tu_key_free(k);
+        return -1;
+    }
+    uint8_t *p = k->der;
+    int n = i2d_PUBKEY(k->pkey, &p);
+    if (n <= 0 || (size_t)n > sizeof(k->der)) {
+        tu_key_free(k);
+        return -1;
+    }
+    k->der_len = (size_t)n;
     k->pub.der = k->der;
     k->pub.der_len = k->der_len;
     return 0;
@@ -114,16 +149,25 @@ uint8_t *tu_image_build(const tu_image_spec_t *s, size_t *len)
         pos += 36;
         uint8_t sig[80];
         size_t siglen = sizeof(sig);
-        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(s->key->pkey, NULL);
-        int ok = c && EVP_PKEY_sign_init(c) == 1 &&
+        int ok;
+        if (s->key->pub.type == AIRLOCK_KEY_ED25519) {
+            /* pure Ed25519 over the digest bytes, as imgtool signs */
+            EVP_MD_CTX *mc = EVP_MD_CTX_new();
+            ok = mc && EVP_DigestSignInit(mc, NULL, NULL, NULL, s->key->pkey) == 1 &&
+                 EVP_DigestSign(mc, sig, &siglen, digest, 32) == 1;
+            EVP_MD_CTX_free(mc);
+        } else {
+            EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(s->key->pkey, NULL);
+            ok = c && EVP_PKEY_sign_init(c) == 1 &&
                  EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1 &&
                  EVP_PKEY_sign(c, sig, &siglen, digest, 32) == 1;
-        EVP_PKEY_CTX_free(c);
+            EVP_PKEY_CTX_free(c);
+        }
         if (!ok) {
             free(im);
             return NULL;
         }
-        put16(im + pos, AIRLOCK_TLV_ECDSA_SIG);
+        put16(im + pos, airlock_key_sig_tlv(s->key->pub.type));
         put16(im + pos + 2, (uint16_t)siglen);
         memcpy(im + pos + 4, sig, siglen);
         pos += 4 + siglen;

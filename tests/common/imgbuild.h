@@ -13,16 +13,23 @@
 
 #include "airlock/image.h"
 
-/* A P-256 test key and its embedded public form. */
+/* A test key (ECDSA P-256 or Ed25519) and its embedded public form. */
 typedef struct tu_key {
     EVP_PKEY *pkey;
-    uint8_t der[128];
+    uint8_t der[160];
     size_t der_len;
     airlock_pubkey_t pub;
 } tu_key_t;
 
 /* Generate a fresh ECDSA P-256 key. Returns 0 or -1. */
 int tu_key_new(tu_key_t *k);
+
+/*
+ * Load a private key PEM (ECDSA P-256 or Ed25519). Ed25519 signatures are
+ * deterministic, so images built with it are identical run after run.
+ * Returns 0 or -1.
+ */
+int tu_key_load(tu_key_t *k, const char *path);
 void tu_key_free(tu_key_t *k);
 
 typedef struct tu_image_spec {
