@@ -100,6 +100,29 @@ int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t
     return 0;
 }
 
+/* ---- engines ----------------------------------------------------------- */
+
+const airlock_engine_t *const airlock_engines[] = {
+    &airlock_engine_overwrite,
+    &airlock_engine_swap_2n,
+    NULL,
+};
+
+const airlock_engine_t *airlock_engine_find(const char *name)
+{
+    for (size_t i = 0; name && airlock_engines[i]; i++) {
+        const char *a = airlock_engines[i]->name, *b = name;
+        while (*a && *a == *b) {
+            a++;
+            b++;
+        }
+        if (*a == *b) {
+            return airlock_engines[i];
+        }
+    }
+    return NULL;
+}
+
 /* ---- decision ---------------------------------------------------------- */
 
 const char *airlock_boot_action_name(int action)

@@ -55,6 +55,12 @@ typedef struct airlock_engine {
 extern const airlock_engine_t airlock_engine_overwrite;
 extern const airlock_engine_t airlock_engine_swap_2n;
 
+/* Every engine, NULL-terminated, for tools that pick one by name. */
+extern const airlock_engine_t *const airlock_engines[];
+
+/* The engine called name ("overwrite", "swap-2n", ...), or NULL. */
+const airlock_engine_t *airlock_engine_find(const char *name);
+
 /* Flash operation counts of one airlock_boot call (for benches and tests). */
 typedef struct airlock_boot_stats {
     uint32_t erases;
