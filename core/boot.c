@@ -105,6 +105,8 @@ int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t
 const airlock_engine_t *const airlock_engines[] = {
     &airlock_engine_overwrite,
     &airlock_engine_swap_2n,
+    &airlock_engine_swap_scratch,
+    &airlock_engine_swap_move,
     NULL,
 };
 
@@ -151,13 +153,10 @@ struct slot_check {
     airlock_err_detail_t det;
 };
 
-struct journal *boot_journal(airlock_boot_t *b)
+airlock_journal_t *boot_journal(airlock_boot_t *b)
 {
-    return (struct journal *)(void *)b->journal_mem;
+    return &b->journal;
 }
-
-_Static_assert(sizeof(journal_t) <= sizeof(((airlock_boot_t *)0)->journal_mem),
-               "airlock_boot_t.journal_mem is too small for the journal");
 
 /*
  * Is the image at offset `at` of slot id bootable: parses, ends before the
@@ -532,6 +531,8 @@ int airlock_boot_stage(const airlock_boot_cfg_t *cfg, uint32_t *offset, uint32_t
     uint32_t ss = airlock_trailer_start(boot_area(&b, AIRLOCK_AREA_SECONDARY),
                                         &b.geom[AIRLOCK_AREA_SECONDARY]);
     ss = ss > at ? ss - at : 0;
+    uint32_t reserve = e->reserve ? e->reserve(&b) : 0;
+    ps = ps > reserve ? ps - reserve : 0;
     *offset = at;
     *max_len = ps < ss ? ps : ss;
     return 0;

@@ -31,10 +31,8 @@ int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t
 
 void boot_feed(airlock_boot_t *b);
 
-struct journal;
-
 /* The boot journal (valid when b->has_journal). */
-struct journal *boot_journal(airlock_boot_t *b);
+airlock_journal_t *boot_journal(airlock_boot_t *b);
 
 /*
  * End of the chunk starting at off: the next offset where both slots have a

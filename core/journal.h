@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "airlock/boot.h"
 #include "airlock/layout.h"
 
 enum journal_type {
@@ -23,27 +24,8 @@ enum journal_type {
     JR_SECCNT = 6,  /* a: security counter value */
 };
 
-typedef struct journal {
-    const airlock_area_t *area;
-    uint32_t rec_size;   /* 16, or the write size when larger */
-    uint32_t sec_off[2]; /* the two sectors, offsets within the area */
-    uint32_t sec_size[2];
-    int active;          /* sector holding the current log */
-    uint32_t gen;
-    uint32_t next;       /* offset (within the active sector) of the next record */
-    /* replayed state */
-    bool in_swap;
-    uint32_t swap_type;
-    uint32_t extent;
-    bool has_step;
-    uint32_t step_chunk;
-    uint32_t step;
-    bool trial;          /* a TEST swap completed and is not resolved yet */
-    bool has_sec_cnt;
-    uint32_t sec_cnt;
-    uint32_t erases;     /* erases the journal itself performed (stats) */
-    uint32_t progs;
-} journal_t;
+/* The journal's state lives in airlock_boot_t (include/airlock/boot.h). */
+typedef airlock_journal_t journal_t;
 
 /*
  * Open the journal on area (at least two sectors): pick the sector with the

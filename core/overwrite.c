@@ -46,6 +46,7 @@ const airlock_engine_t airlock_engine_overwrite = {
     .caps = 0,
     .check = check,
     .stage_offset = NULL,
+    .reserve = NULL,
     .install = install,
     .revert = NULL,
 };

@@ -372,6 +372,9 @@ static void record(pc_report_t *rep, const pc_run_t *run, uint64_t seed, const u
     }
     if (rep->failed++ == 0) {
         char list[128] = "";
+        rep->first_failed_ncuts = (uint32_t)(ncuts < PC_MAX_CUTS ? ncuts : PC_MAX_CUTS);
+        memcpy(rep->first_failed_cuts, cuts, rep->first_failed_ncuts * sizeof(cuts[0]));
+        snprintf(rep->first_failed_why, sizeof(rep->first_failed_why), "%s", run->why);
         size_t n = 0;
         for (size_t i = 0; i < ncuts && n < sizeof(list); i++) {
             n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%llu", i ? "," : "",
@@ -398,11 +401,17 @@ int pc_prove_single(pc_scenario_t *sc, uint64_t seed, pc_report_t *rep)
     }
     record(rep, &run, seed, NULL, 0);
     rep->uncut_ops = run.ops;
+    if (sc->progress) {
+        sc->progress(sc->progress_ctx, 1, rep->uncut_ops + 1);
+    }
     for (uint64_t k = 0; k < rep->uncut_ops; k++) {
         if (pc_run(sc, &k, 1, seed + k, &run) != 0) {
             return -1;
         }
         record(rep, &run, seed + k, &k, 1);
+        if (sc->progress) {
+            sc->progress(sc->progress_ctx, k + 2, rep->uncut_ops + 1);
+        }
     }
     return 0;
 }
@@ -426,9 +435,9 @@ int pc_prove_random(pc_scenario_t *sc, uint64_t n, uint32_t max_cuts, uint64_t s
                     pc_report_t *rep)
 {
     pc_run_t run;
-    uint64_t cuts[16];
+    uint64_t cuts[PC_MAX_CUTS];
     memset(rep, 0, sizeof(*rep));
-    if (max_cuts == 0 || max_cuts > 16 || pc_run(sc, NULL, 0, seed, &run) != 0) {
+    if (max_cuts == 0 || max_cuts > PC_MAX_CUTS || pc_run(sc, NULL, 0, seed, &run) != 0) {
         return -1;
     }
     rep->uncut_ops = run.ops;
@@ -451,6 +460,9 @@ int pc_prove_random(pc_scenario_t *sc, uint64_t n, uint32_t max_cuts, uint64_t s
             return -1;
         }
         record(rep, &run, s, cuts, nc);
+        if (sc->progress) {
+            sc->progress(sc->progress_ctx, i + 1, n);
+        }
     }
     return 0;
 }

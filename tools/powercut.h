@@ -34,6 +34,13 @@ typedef struct pc_scenario {
     size_t new_len;
     bool permanent; /* request a PERM update instead of a TEST */
     bool confirm;   /* the new image confirms itself after it boots */
+    /*
+     * Optional: called by pc_prove_single and pc_prove_random after each
+     * run with the runs done and the runs the proof will make in all (for a
+     * progress display). NULL for none.
+     */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 
     /* Run state, owned by pc_run. */
     struct pc_shim *shims;
@@ -87,6 +94,8 @@ typedef struct pc_run {
 int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t seed,
            pc_run_t *out);
 
+#define PC_MAX_CUTS 16 /* cuts one run of pc_prove_random may make at most */
+
 /* Totals of a proof. */
 typedef struct pc_report {
     uint64_t uncut_ops;   /* operations of the uncut run */
@@ -96,14 +105,20 @@ typedef struct pc_report {
     uint64_t first_failed_seed;
     uint64_t first_failed_cut;
     char first_failure[512];
+    /* The first failed run's cut indices, ascending (ncuts 0: the uncut run). */
+    uint64_t first_failed_cuts[PC_MAX_CUTS];
+    uint32_t first_failed_ncuts;
+    char first_failed_why[512]; /* its pc_run_t.why alone, without the cut list */
 } pc_report_t;
 
 /* Cut once at every operation index of the uncut run. */
 int pc_prove_single(pc_scenario_t *sc, uint64_t seed, pc_report_t *rep);
 
 /*
- * n random runs, each with 1..max_cuts cuts at random indices (some land in
- * recovery), seeded from seed + run number.
+ * n random runs, each with 1..max_cuts (<= PC_MAX_CUTS) cuts at random
+ * indices (some land in recovery), seeded from seed + run number: run i
+ * depends only on seed + i and max_cuts, so pc_prove_random(sc, 1,
+ * max_cuts, seed + i, ...) repeats it alone.
  */
 int pc_prove_random(pc_scenario_t *sc, uint64_t n, uint32_t max_cuts, uint64_t seed,
                     pc_report_t *rep);

@@ -38,6 +38,8 @@ typedef struct airlock_engine {
      * update (0 for most; swap-2n wants room for one chunk in front).
      */
     uint32_t (*stage_offset)(const struct airlock_boot *b);
+    /* Primary bytes the engine needs beyond the image (NULL: none). */
+    uint32_t (*reserve)(const struct airlock_boot *b);
     /*
      * Install the verified update staged in the secondary (new_len bytes,
      * header to last TLV, at stage_offset) as a TEST (trial) or PERM
@@ -54,6 +56,8 @@ typedef struct airlock_engine {
 /* The engines. */
 extern const airlock_engine_t airlock_engine_overwrite;
 extern const airlock_engine_t airlock_engine_swap_2n;
+extern const airlock_engine_t airlock_engine_swap_scratch;
+extern const airlock_engine_t airlock_engine_swap_move;
 
 /* Every engine, NULL-terminated, for tools that pick one by name. */
 extern const airlock_engine_t *const airlock_engines[];
@@ -118,6 +122,32 @@ typedef struct airlock_boot_result {
 } airlock_boot_result_t;
 
 /*
+ * The boot journal's state (core/journal.c): the swap in progress, trial
+ * resolution, the security counter. Internal: read it, never write it.
+ */
+typedef struct airlock_journal {
+    const airlock_area_t *area;
+    uint32_t rec_size;   /* 16, or the write size when larger */
+    uint32_t sec_off[2]; /* the two sectors, offsets within the area */
+    uint32_t sec_size[2];
+    int active;          /* sector holding the current log */
+    uint32_t gen;
+    uint32_t next;       /* offset (within the active sector) of the next record */
+    /* replayed state */
+    bool in_swap;
+    uint32_t swap_type;
+    uint32_t extent;
+    bool has_step;
+    uint32_t step_chunk;
+    uint32_t step;
+    bool trial;          /* a TEST swap completed and is not resolved yet */
+    bool has_sec_cnt;
+    uint32_t sec_cnt;
+    uint32_t erases;     /* erases the journal itself performed (stats) */
+    uint32_t progs;
+} airlock_journal_t;
+
+/*
  * Caller-owned bootloader state (its size is all the RAM the core needs
  * besides cfg->buf and the stack).
  */
@@ -127,7 +157,7 @@ typedef struct airlock_boot {
     airlock_boot_stats_t stats;
     bool has_journal;           /* the layout has a status area */
     uint32_t old_end;           /* end of the primary's image before an install, 0 if none */
-    uint64_t journal_mem[16];   /* the boot journal's state (core/journal.h) */
+    airlock_journal_t journal;  /* the boot journal (valid when has_journal) */
 } airlock_boot_t;
 
 /*
