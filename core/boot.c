@@ -107,6 +107,8 @@ const airlock_engine_t *const airlock_engines[] = {
     &airlock_engine_swap_2n,
     &airlock_engine_swap_scratch,
     &airlock_engine_swap_move,
+    &airlock_engine_direct_xip,
+    &airlock_engine_ram_load,
     NULL,
 };
 
@@ -147,12 +149,6 @@ const char *airlock_boot_action_name(int action)
     }
 }
 
-struct slot_check {
-    airlock_image_t img;
-    airlock_verify_result_t vr;
-    airlock_err_detail_t det;
-};
-
 airlock_journal_t *boot_journal(airlock_boot_t *b)
 {
     return &b->journal;
@@ -162,7 +158,7 @@ airlock_journal_t *boot_journal(airlock_boot_t *b)
  * Is the image at offset `at` of slot id bootable: parses, ends before the
  * trailer, has bootable flags, verifies?
  */
-static int check_slot(airlock_boot_t *b, int id, uint32_t at, struct slot_check *sc)
+int boot_check_slot(airlock_boot_t *b, int id, uint32_t at, struct slot_check *sc)
 {
     const airlock_boot_cfg_t *cfg = b->cfg;
     const airlock_area_t *base = boot_area(b, id);
@@ -200,7 +196,7 @@ static int check_slot(airlock_boot_t *b, int id, uint32_t at, struct slot_check 
     return 0;
 }
 
-static void set_result(airlock_boot_result_t *res, int action, int err, const char *msg)
+void boot_set_result(airlock_boot_result_t *res, int action, int err, const char *msg)
 {
     res->action = action;
     res->err = err;
@@ -224,7 +220,7 @@ static int consume_request(airlock_boot_t *b)
 static int reject(airlock_boot_t *b, airlock_boot_result_t *res, int err,
                   const airlock_err_detail_t *det, const char *msg)
 {
-    set_result(res, AIRLOCK_BOOT_REJECTED, err, msg);
+    boot_set_result(res, AIRLOCK_BOOT_REJECTED, err, msg);
     res->detail = *det;
     return consume_request(b);
 }
@@ -236,10 +232,10 @@ static int reject(airlock_boot_t *b, airlock_boot_result_t *res, int err,
 static int boot_primary(airlock_boot_t *b, airlock_boot_result_t *res, bool confirmed)
 {
     struct slot_check sc;
-    int rc = check_slot(b, AIRLOCK_AREA_PRIMARY, 0, &sc);
+    int rc = boot_check_slot(b, AIRLOCK_AREA_PRIMARY, 0, &sc);
     if (rc) {
         if (rc != AIRLOCK_ERR_IO) {
-            set_result(res, AIRLOCK_BOOT_FAILED, rc, "primary image does not verify: not booting");
+            boot_set_result(res, AIRLOCK_BOOT_FAILED, rc, "primary image does not verify: not booting");
             res->detail = sc.det;
         }
         res->slot = -1;
@@ -376,10 +372,10 @@ static int resume(airlock_boot_t *b, airlock_boot_result_t *res)
         if (!e->revert) {
             return AIRLOCK_ERR_LAYOUT;
         }
-        set_result(res, AIRLOCK_BOOT_REVERTED, 0, "finished an interrupted revert");
+        boot_set_result(res, AIRLOCK_BOOT_REVERTED, 0, "finished an interrupted revert");
         return e->revert(b);
     }
-    set_result(res, AIRLOCK_BOOT_INSTALLED, 0, "finished an interrupted install");
+    boot_set_result(res, AIRLOCK_BOOT_INSTALLED, 0, "finished an interrupted install");
     return e->install(b, 0, (int)j->swap_type);
 }
 
@@ -401,7 +397,7 @@ static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
         if (rc) {
             return rc;
         }
-        set_result(res, AIRLOCK_BOOT_NORMAL, 0, "update confirmed by the image; booting it");
+        boot_set_result(res, AIRLOCK_BOOT_NORMAL, 0, "update confirmed by the image; booting it");
         return boot_primary(b, res, true);
     }
     rc = airlock_trailer_trials(pri, g, &used);
@@ -411,7 +407,7 @@ static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
     if (used < b->cfg->max_trials) {
         rc = airlock_trailer_add_trial(pri, g);
         if (rc == 0) {
-            set_result(res, AIRLOCK_BOOT_TRIAL, 0,
+            boot_set_result(res, AIRLOCK_BOOT_TRIAL, 0,
                        "booting the unconfirmed update for another trial");
             return boot_primary(b, res, false);
         }
@@ -424,7 +420,7 @@ static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
     if (rc) {
         return rc;
     }
-    set_result(res, AIRLOCK_BOOT_REVERTED, 0,
+    boot_set_result(res, AIRLOCK_BOOT_REVERTED, 0,
                "update was not confirmed in its trial boots: reverted to the previous image");
     return boot_primary(b, res, true);
 }
@@ -434,7 +430,7 @@ static int first_trial(airlock_boot_t *b, airlock_boot_result_t *res)
 {
     int rc = trial(b, res);
     if (rc == 0 && res->action == AIRLOCK_BOOT_TRIAL) {
-        set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
+        boot_set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
                    "installed the requested update; booting it for a trial");
     }
     return rc;
@@ -446,7 +442,7 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
     const airlock_engine_t *e = b->cfg->engine;
     uint32_t at = e->stage_offset ? e->stage_offset(b) : 0;
     struct slot_check upd, cur;
-    int rc = check_slot(b, AIRLOCK_AREA_SECONDARY, at, &upd);
+    int rc = boot_check_slot(b, AIRLOCK_AREA_SECONDARY, at, &upd);
     if (rc == AIRLOCK_ERR_IO) {
         return rc;
     }
@@ -454,7 +450,7 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
         rc = reject(b, res, rc, &upd.det, "requested update does not verify: refused");
         return rc ? rc : boot_primary(b, res, true);
     }
-    int cur_rc = check_slot(b, AIRLOCK_AREA_PRIMARY, 0, &cur);
+    int cur_rc = boot_check_slot(b, AIRLOCK_AREA_PRIMARY, 0, &cur);
     if (cur_rc == AIRLOCK_ERR_IO) {
         return cur_rc;
     }
@@ -513,7 +509,7 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
             return rc;
         }
     }
-    set_result(res, AIRLOCK_BOOT_INSTALLED, 0, "installed the requested update permanently");
+    boot_set_result(res, AIRLOCK_BOOT_INSTALLED, 0, "installed the requested update permanently");
     return 0;
 }
 
@@ -545,18 +541,25 @@ int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_
     res->slot = -1;
     int rc = config(b, cfg, &res->detail);
     if (rc) {
-        set_result(res, AIRLOCK_BOOT_FAILED, rc, "bootloader configuration or layout is invalid");
+        boot_set_result(res, AIRLOCK_BOOT_FAILED, rc,
+                        "bootloader configuration or layout is invalid");
         return rc;
     }
     if (b->has_journal) {
-        journal_t *j = boot_journal(b);
-        rc = journal_open(j, boot_area(b, AIRLOCK_AREA_STATUS));
+        rc = journal_open(boot_journal(b), boot_area(b, AIRLOCK_AREA_STATUS));
         if (rc) {
             if (rc != AIRLOCK_ERR_IO) {
-                set_result(res, AIRLOCK_BOOT_FAILED, rc, "status area cannot hold the journal");
+                boot_set_result(res, AIRLOCK_BOOT_FAILED, rc,
+                                "status area cannot hold the journal");
             }
             return rc;
         }
+    }
+    if (cfg->engine->select) {
+        return cfg->engine->select(b, res);
+    }
+    if (b->has_journal) {
+        journal_t *j = boot_journal(b);
         /*
          * 1. An interrupted swap or revert comes first. The boot that
          * finishes a TEST install runs the update's first trial.
@@ -584,7 +587,7 @@ int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_
                              st.image_ok == AIRLOCK_FIELD_SET ? AIRLOCK_SWAP_PERM
                                                               : AIRLOCK_SWAP_TEST);
     }
-    set_result(res, AIRLOCK_BOOT_NORMAL, 0, "booting the primary image");
+    boot_set_result(res, AIRLOCK_BOOT_NORMAL, 0, "booting the primary image");
     return boot_primary(b, res, true);
 }
 
@@ -618,13 +621,19 @@ int airlock_boot_request(const airlock_layout_t *layout, uint32_t max_sectors, b
 
 int airlock_boot_confirm(const airlock_layout_t *layout, uint32_t max_sectors)
 {
+    return airlock_boot_confirm_slot(layout, max_sectors, AIRLOCK_AREA_PRIMARY);
+}
+
+int airlock_boot_confirm_slot(const airlock_layout_t *layout, uint32_t max_sectors, int slot)
+{
     airlock_trailer_geom_t g;
     airlock_trailer_t t;
-    if (!layout || airlock_layout_check(layout, NULL) != 0) {
+    if (!layout || airlock_layout_check(layout, NULL) != 0 ||
+        (slot != AIRLOCK_AREA_PRIMARY && slot != AIRLOCK_AREA_SECONDARY)) {
         return AIRLOCK_ERR_INVAL;
     }
-    const airlock_area_t *pri = &layout->area[AIRLOCK_AREA_PRIMARY];
-    app_geom(layout, AIRLOCK_AREA_PRIMARY, max_sectors, &g);
+    const airlock_area_t *pri = &layout->area[slot];
+    app_geom(layout, slot, max_sectors, &g);
     int rc = airlock_trailer_load(pri, &g, &t);
     if (rc) {
         return rc;

@@ -31,6 +31,21 @@ int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t
 
 void boot_feed(airlock_boot_t *b);
 
+/* What checking a slot's image found. */
+struct slot_check {
+    airlock_image_t img;
+    airlock_verify_result_t vr;
+    airlock_err_detail_t det;
+};
+
+/*
+ * Is the image at offset `at` of slot id bootable: parses, ends before the
+ * trailer, has bootable flags, verifies with the configured keys?
+ */
+int boot_check_slot(airlock_boot_t *b, int id, uint32_t at, struct slot_check *sc);
+
+void boot_set_result(airlock_boot_result_t *res, int action, int err, const char *msg);
+
 /* The boot journal (valid when b->has_journal). */
 airlock_journal_t *boot_journal(airlock_boot_t *b);
 

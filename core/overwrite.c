@@ -48,5 +48,6 @@ const airlock_engine_t airlock_engine_overwrite = {
     .stage_offset = NULL,
     .reserve = NULL,
     .install = install,
+    .select = NULL,
     .revert = NULL,
 };

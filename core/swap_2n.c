@@ -89,5 +89,6 @@ const airlock_engine_t airlock_engine_swap_2n = {
     .stage_offset = stage_offset,
     .reserve = NULL,
     .install = install,
+    .select = NULL,
     .revert = swap_revert,
 };

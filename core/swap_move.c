@@ -117,5 +117,6 @@ const airlock_engine_t airlock_engine_swap_move = {
     .stage_offset = NULL,
     .reserve = reserve,
     .install = install,
+    .select = NULL,
     .revert = swap_revert,
 };

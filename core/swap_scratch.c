@@ -84,5 +84,6 @@ const airlock_engine_t airlock_engine_swap_scratch = {
     .stage_offset = NULL,
     .reserve = NULL,
     .install = install,
+    .select = NULL,
     .revert = swap_revert,
 };

@@ -125,6 +125,7 @@ int airlock_trailer_read(const airlock_source_t *slot, uint32_t max_align, uint8
     t->image_ok = flag_state(v[0], erased);
     t->copy_done = flag_state(v[1], erased);
     if (v[2] != erased) {
+        t->swap_info_set = true;
         t->swap_type = (uint8_t)(v[2] & 0x0fu);
         t->image_num = (uint8_t)(v[2] >> 4);
     }

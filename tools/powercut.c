@@ -48,26 +48,31 @@ static void before_op(struct pc_shim *s)
  */
 static void count_lost_trial(pc_scenario_t *sc, struct pc_shim *s)
 {
-    const airlock_area_t *pri = &sc->layout.area[AIRLOCK_AREA_PRIMARY];
     airlock_sim_flash_cut_t cut;
-    if (pri->flash != &s->port || !airlock_sim_flash_last_cut(s->sim, &cut) ||
-        cut.op != AIRLOCK_SIM_FLASH_OP_PROG) {
+    if (!airlock_sim_flash_last_cut(s->sim, &cut) || cut.op != AIRLOCK_SIM_FLASH_OP_PROG) {
         return;
     }
-    airlock_trailer_geom_t g = {airlock_layout_max_align(&sc->layout), pri->flash->write_size,
-                                128};
-    uint32_t base = pri->off + airlock_trailer_start(pri, &g);
-    uint32_t w = pri->flash->write_size;
-    if (cut.addr < base || cut.addr >= base + AIRLOCK_TRIAL_MAX * w) {
-        return;
-    }
-    const uint8_t *rec = airlock_sim_flash_data(s->sim) + cut.addr;
-    for (uint32_t i = 0; i < w; i++) {
-        if ((uint8_t)(rec[i] ^ pri->flash->erased_val) != 0xffu) {
-            return;
+    /* the trial records of either slot (slot-selecting engines try either) */
+    for (int id = AIRLOCK_AREA_PRIMARY; id <= AIRLOCK_AREA_SECONDARY; id++) {
+        const airlock_area_t *a = &sc->layout.area[id];
+        if (a->flash != &s->port) {
+            continue;
         }
+        airlock_trailer_geom_t g = {airlock_layout_max_align(&sc->layout),
+                                    a->flash->write_size, 128};
+        uint32_t base = a->off + airlock_trailer_start(a, &g);
+        uint32_t w = a->flash->write_size;
+        if (cut.addr < base || cut.addr >= base + AIRLOCK_TRIAL_MAX * w) {
+            continue;
+        }
+        const uint8_t *rec = airlock_sim_flash_data(s->sim) + cut.addr;
+        for (uint32_t i = 0; i < w; i++) {
+            if ((uint8_t)(rec[i] ^ a->flash->erased_val) != 0xffu) {
+                return;
+            }
+        }
+        sc->lost_trials++;
     }
-    sc->lost_trials++;
 }
 
 static void after_op(struct pc_shim *s)
@@ -187,18 +192,36 @@ static bool fail(pc_run_t *out, const pc_scenario_t *sc, const char *fmt, ...)
     return false;
 }
 
-/* Which image the primary holds, byte for byte: 0 old, 1 new, -1 neither. */
-static int primary_holds(pc_scenario_t *sc)
+static uint8_t ram[512 * 1024]; /* the RAM region ram-load images land in */
+#define PC_RAM_BASE 0x20000000u
+
+/* Is data (len bytes available) byte for byte the old (0) or new (1) image? */
+static int which_image(const pc_scenario_t *sc, const uint8_t *data, size_t len)
 {
-    const airlock_area_t *a = &sc->layout.area[AIRLOCK_AREA_PRIMARY];
-    const uint8_t *data = airlock_sim_flash_data(sim_of(sc, a)) + a->off;
-    if (sc->old_len <= a->size && memcmp(data, sc->old_img, sc->old_len) == 0) {
+    if (sc->old_len <= len && memcmp(data, sc->old_img, sc->old_len) == 0) {
         return 0;
     }
-    if (sc->new_len <= a->size && memcmp(data, sc->new_img, sc->new_len) == 0) {
+    if (sc->new_len <= len && memcmp(data, sc->new_img, sc->new_len) == 0) {
         return 1;
     }
     return -1;
+}
+
+/*
+ * What the bootloader hands over, byte for byte: the primary (engines that
+ * move images), the chosen slot (direct-xip) or the RAM copy (ram-load).
+ */
+static int booted_image(pc_scenario_t *sc, const airlock_boot_result_t *res)
+{
+    if (res->ram_len) {
+        if (res->ram_addr < PC_RAM_BASE || res->ram_addr - PC_RAM_BASE > sizeof(ram)) {
+            return -1;
+        }
+        size_t off = res->ram_addr - PC_RAM_BASE;
+        return which_image(sc, ram + off, sizeof(ram) - off);
+    }
+    const airlock_area_t *a = &sc->layout.area[res->slot];
+    return which_image(sc, airlock_sim_flash_data(sim_of(sc, a)) + a->off, a->size);
 }
 
 static uint8_t work_buf[4096];
@@ -215,6 +238,9 @@ static void make_cfg(pc_scenario_t *sc, airlock_boot_cfg_t *cfg)
     cfg->max_trials = sc->max_trials ? sc->max_trials : 1;
     cfg->buf = work_buf;
     cfg->buf_len = sizeof(work_buf);
+    cfg->ram = ram;
+    cfg->ram_base = PC_RAM_BASE;
+    cfg->ram_size = sizeof(ram);
 }
 
 int pc_stage_limits(pc_scenario_t *sc, uint32_t *offset, uint32_t *max_len)
@@ -288,11 +314,16 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
     /* Boot until the device settles: a normal boot with nothing left to do. */
     int settled = 0;
     uint32_t confirm_cuts = 0;
+    /* The last boot that did more than boot the primary, for failure messages. */
+    const char *last_msg = NULL;
+    int last_action = AIRLOCK_BOOT_NORMAL, last_err = 0;
+    uint32_t last_boot = 0;
     while (settled < 2) {
         if (++out->boots > 40) {
             fail(out, sc, "device did not settle after 40 boots");
             return 0;
         }
+        memset(ram, 0, sizeof(ram)); /* a reset: nothing survives in RAM */
         int rc = airlock_boot(&b, &cfg, &res);
         if (sc->power_off) {
             out->cuts++;
@@ -300,7 +331,9 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
             settled = 0;
             continue;
         }
-        if (rc != 0 || res.slot != AIRLOCK_AREA_PRIMARY) {
+        bool selects = sc->engine->select != NULL;
+        if (rc != 0 || (res.slot != AIRLOCK_AREA_PRIMARY &&
+                        !(selects && res.slot == AIRLOCK_AREA_SECONDARY))) {
             const char *viol = "";
             for (size_t i = 0; i < sc->nsims && !viol[0]; i++) {
                 viol = airlock_sim_flash_violation_str(sc->sims[i]);
@@ -311,16 +344,22 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
                  viol[0] ? "; flash rule broken: " : "", viol);
             return 0;
         }
-        int holds = primary_holds(sc);
+        int holds = booted_image(sc, &res);
         if (holds < 0) {
-            fail(out, sc, "boot %u hands over a primary that is neither the old nor the new image",
+            fail(out, sc, "boot %u hands over an image that is neither the old nor the new one",
                  out->boots);
             return 0;
         }
         out->final_version = holds;
+        if (res.action != AIRLOCK_BOOT_NORMAL) {
+            last_msg = res.message;
+            last_action = res.action;
+            last_err = res.err;
+            last_boot = out->boots;
+        }
         /* The image runs; the new one confirms itself when it is on trial. */
         if (holds == 1 && sc->confirm && !res.confirmed) {
-            if (airlock_boot_confirm(&sc->layout, 0) != 0) {
+            if (airlock_boot_confirm_slot(&sc->layout, 0, res.slot) != 0) {
                 if (!sc->power_off) {
                     fail(out, sc, "airlock_boot_confirm failed without a power cut");
                     return 0;
@@ -348,8 +387,15 @@ int pc_run(pc_scenario_t *sc, const uint64_t *cut_at, size_t ncuts, uint64_t see
     bool old_ok = request_cut ||
                   (!sc->permanent && sc->lost_trials + confirm_cuts >= max_trials);
     if (!(old_ok && out->final_version == 0) && out->final_version != (want_new ? 1 : 0)) {
-        fail(out, sc, "settled on the %s image, expected the %s one",
-             out->final_version ? "new" : "old", want_new ? "new" : "old");
+        if (last_msg) {
+            fail(out, sc, "settled on the %s image, expected the %s one (boot %u %s: %s%s%s)",
+                 out->final_version ? "new" : "old", want_new ? "new" : "old", last_boot,
+                 airlock_boot_action_name(last_action), last_msg, last_err ? ", " : "",
+                 last_err ? airlock_errname(last_err) : "");
+        } else {
+            fail(out, sc, "settled on the %s image, expected the %s one",
+                 out->final_version ? "new" : "old", want_new ? "new" : "old");
+        }
         return 0;
     }
     for (size_t i = 0; i < sc->nsims; i++) {

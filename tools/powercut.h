@@ -82,7 +82,9 @@ typedef struct pc_run {
  * Stage the factory state (old image in the primary, new one in the
  * secondary), then live the scenario: request the update, boot, let the
  * image run (it confirms itself if sc->confirm), and boot again until the
- * device settles. cut_at lists operation indices, ascending, counted from
+ * device settles. Engines that select a slot (direct-xip, ram-load) are
+ * checked on the image they hand over: the chosen slot, or the RAM copy
+ * (ram-load images must be linked for RAM at 0x20000000, 512 KiB). cut_at lists operation indices, ascending, counted from
  * the start of the run across recoveries, at which power is cut; ncuts may
  * be 0. seed seeds the tears. After every boot the primary must hold,
  * byte for byte, the old or the new image; at the end the expected one

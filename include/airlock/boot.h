@@ -18,6 +18,7 @@
 #include "airlock/trailer.h"
 
 struct airlock_boot;
+struct airlock_boot_result;
 
 /* Engine capabilities. */
 #define AIRLOCK_ENGINE_CAN_REVERT 0x1u /* keeps the old image to go back to */
@@ -41,6 +42,11 @@ typedef struct airlock_engine {
     /* Primary bytes the engine needs beyond the image (NULL: none). */
     uint32_t (*reserve)(const struct airlock_boot *b);
     /*
+     * Engines that choose a slot instead of moving images (direct-xip,
+     * ram-load) make the whole decision here; NULL for the others.
+     */
+    int (*select)(struct airlock_boot *b, struct airlock_boot_result *res);
+    /*
      * Install the verified update staged in the secondary (new_len bytes,
      * header to last TLV, at stage_offset) as a TEST (trial) or PERM
      * (permanent) update. Returns once the primary holds it and the request
@@ -58,6 +64,8 @@ extern const airlock_engine_t airlock_engine_overwrite;
 extern const airlock_engine_t airlock_engine_swap_2n;
 extern const airlock_engine_t airlock_engine_swap_scratch;
 extern const airlock_engine_t airlock_engine_swap_move;
+extern const airlock_engine_t airlock_engine_direct_xip;
+extern const airlock_engine_t airlock_engine_ram_load;
 
 /* Every engine, NULL-terminated, for tools that pick one by name. */
 extern const airlock_engine_t *const airlock_engines[];
@@ -95,6 +103,13 @@ typedef struct airlock_boot_cfg {
      */
     uint8_t *buf;
     uint32_t buf_len;
+    /*
+     * ram-load only: the RAM region images are loaded into. ram_base is the
+     * address the image's load_addr refers to, ram its bytes here.
+     */
+    uint8_t *ram;
+    uint32_t ram_base;
+    uint32_t ram_size;
 } airlock_boot_cfg_t;
 
 /* What happened in this boot. */
@@ -116,6 +131,8 @@ typedef struct airlock_boot_result {
     const char *message;  /* one human sentence, static storage */
     int slot;             /* area to boot (AIRLOCK_AREA_PRIMARY) or -1 */
     uint32_t image_off;   /* entry: slot offset + hdr_size, valid when slot >= 0 */
+    uint32_t ram_addr;    /* ram-load: where the image now sits in RAM (its load_addr) */
+    uint32_t ram_len;     /* ram-load: bytes loaded (header to last TLV) */
     airlock_version_t version; /* of the image booted */
     bool confirmed;       /* the booted image is permanent (not on trial) */
     airlock_err_detail_t detail; /* for REJECTED/FAILED: field and offset */
@@ -190,5 +207,11 @@ int airlock_boot_request(const airlock_layout_t *layout, uint32_t max_sectors, b
  * Idempotent: does nothing if it is already confirmed.
  */
 int airlock_boot_confirm(const airlock_layout_t *layout, uint32_t max_sectors);
+
+/*
+ * The same for the image in slot (AIRLOCK_AREA_PRIMARY or _SECONDARY): with
+ * direct-xip and ram-load the running image may be either (res.slot).
+ */
+int airlock_boot_confirm_slot(const airlock_layout_t *layout, uint32_t max_sectors, int slot);
 
 #endif /* AIRLOCK_BOOT_H */

@@ -66,6 +66,7 @@ typedef struct airlock_trailer {
     uint8_t magic;       /* enum airlock_field_state */
     uint8_t image_ok;    /* enum airlock_field_state */
     uint8_t copy_done;   /* enum airlock_field_state */
+    bool swap_info_set;  /* swap_info holds something other than the erased value */
     uint8_t swap_type;   /* swap_info low nibble, 0 when erased */
     uint8_t image_num;   /* swap_info high nibble */
     bool swap_size_set;

@@ -110,6 +110,8 @@ uint8_t *tu_image_build(const tu_image_spec_t *s, size_t *len)
     h.img_size = s->payload_len;
     h.protect_tlv_size = s->with_sec_cnt ? 12 : 0;
     h.version = s->version;
+    h.load_addr = s->load_addr;
+    h.flags = s->load_addr ? AIRLOCK_IMAGE_F_RAM_LOAD : 0;
     airlock_header_encode(&h, im);
     uint32_t x = s->seed * 2654435761u + 1u;
     for (uint32_t i = 0; i < s->payload_len; i++) {

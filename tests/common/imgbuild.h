@@ -40,6 +40,7 @@ typedef struct tu_image_spec {
     int with_sec_cnt;
     uint32_t sec_cnt;
     const tu_key_t *key;    /* NULL: hash only */
+    uint32_t load_addr;     /* non-zero: a ram-load image (flag RAM_LOAD) */
 } tu_image_spec_t;
 
 /* Build an image; returns malloc'd bytes and its length, or NULL. */

@@ -102,9 +102,10 @@ struct images {
 };
 
 /* Old v1.0.0 and new v1.1.0 with total length close to len. */
-static void make_images(struct images *im, uint32_t len)
+static void make_images(struct images *im, uint32_t len, const airlock_engine_t *engine)
 {
-    tu_image_spec_t s = {{1, 0, 0, 0}, 0, 32, 1, 1, 1, &key};
+    tu_image_spec_t s = {{1, 0, 0, 0}, 0, 32, 1, 1, 1, &key,
+                         engine == &airlock_engine_ram_load ? 0x20000000u : 0};
     uint32_t overhead = (uint32_t)tu_image_len(&s);
     assert_true(len > overhead + 16);
     s.payload_len = len - overhead;
@@ -153,7 +154,7 @@ static void prove_engine(const airlock_engine_t *engine)
             uint32_t sizes[3] = {4 * KIB - 64, 10007 + 512 * (uint32_t)mixed, room(&d)};
             for (int si = 0; si < 3; si++) {
                 struct images im;
-                make_images(&im, sizes[si] - 80);
+                make_images(&im, sizes[si] - 80, engine);
                 d.sc.engine = engine;
                 d.sc.old_img = im.old_img;
                 d.sc.old_len = im.old_len;
@@ -210,13 +211,16 @@ static int ok_check(const airlock_boot_t *b, airlock_err_detail_t *det)
 static void test_harness_catches_broken_engine(void **state)
 {
     (void)state;
-    static const airlock_engine_t broken = {"broken", 0, ok_check, NULL, NULL, broken_install,
-                                            NULL};
+    static const airlock_engine_t broken = {
+        .name = "broken",
+        .check = ok_check,
+        .install = broken_install,
+    };
     struct device d;
     struct images im;
     pc_run_t run;
     make_device(&d, 0, 8);
-    make_images(&im, 9000);
+    make_images(&im, 9000, &airlock_engine_overwrite);
     d.sc.engine = &broken;
     d.sc.old_img = im.old_img;
     d.sc.old_len = im.old_len;
@@ -246,7 +250,7 @@ static void random_multicut(const airlock_engine_t *engine, uint64_t runs)
             make_device(&d, 0, cfg & 2 ? 8 : 1);
             d.sc.engine = engine;
         }
-        make_images(&im, room(&d) - 80 - (uint32_t)cfg * 1000);
+        make_images(&im, room(&d) - 80 - (uint32_t)cfg * 1000, engine);
         d.sc.old_img = im.old_img;
         d.sc.old_len = im.old_len;
         d.sc.new_img = im.new_img;
@@ -323,6 +327,30 @@ static void test_swap_move_random_multicut(void **state)
     random_multicut(&airlock_engine_swap_move, random_runs());
 }
 
+static void test_direct_xip_every_cut(void **state)
+{
+    (void)state;
+    prove_engine(&airlock_engine_direct_xip);
+}
+
+static void test_direct_xip_random_multicut(void **state)
+{
+    (void)state;
+    random_multicut(&airlock_engine_direct_xip, random_runs());
+}
+
+static void test_ram_load_every_cut(void **state)
+{
+    (void)state;
+    prove_engine(&airlock_engine_ram_load);
+}
+
+static void test_ram_load_random_multicut(void **state)
+{
+    (void)state;
+    random_multicut(&airlock_engine_ram_load, random_runs());
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -356,6 +384,10 @@ int main(void)
         cmocka_unit_test(test_swap_scratch_random_multicut),
         cmocka_unit_test(test_swap_move_every_cut),
         cmocka_unit_test(test_swap_move_random_multicut),
+        cmocka_unit_test(test_direct_xip_every_cut),
+        cmocka_unit_test(test_direct_xip_random_multicut),
+        cmocka_unit_test(test_ram_load_every_cut),
+        cmocka_unit_test(test_ram_load_random_multicut),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
