@@ -4,8 +4,9 @@
 #   make test    deps, build, unit tests, ASan+UBSan build + tests,
 #                Cortex-M cross check, fuzz smoke test
 #   make demo    build and walk through keygen / sign / verify / dump
-#   make bench   run the benchmarks in bench/ (every executable there but fuzz.sh)
-#   make soak    the long fuzz run (bench/fuzz.sh, SOAK_SECONDS=600)
+#   make bench   run the benchmarks in bench/ (every executable there but the soaks)
+#   make soak    the long runs: fuzzing (bench/fuzz.sh, SOAK_SECONDS=600) and
+#                1,000,000 power-cut sequences (bench/powercut.sh, POWERCUT_RUNS)
 #   make clean   remove the build directories it made (keeps the mbedTLS source cache)
 
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
@@ -15,6 +16,7 @@ CTEST ?= ctest
 SPECIAL_LABELS := ^(fuzz|cross)$$
 FUZZ_SECONDS ?= 30
 SOAK_SECONDS ?= 600
+POWERCUT_RUNS ?= 1000000
 
 export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
@@ -71,18 +73,20 @@ fuzz-smoke:
 demo:
 	@scripts/demo.sh
 
-# Every executable in bench/ except the long soak run (bench/fuzz.sh: `make soak`).
+# Every executable in bench/ except the long soak runs (bench/fuzz.sh and
+# bench/powercut.sh: `make soak`).
 bench:
 	@found=0; \
 	for b in bench/*; do \
 	    [ -f "$$b" ] && [ -x "$$b" ] || continue; \
-	    case "$$b" in bench/fuzz.sh) continue;; esac; found=1; \
+	    case "$$b" in bench/fuzz.sh|bench/powercut.sh) continue;; esac; found=1; \
 	    echo "==> $$b"; "$$b" || exit 1; \
 	done; \
 	[ "$$found" -eq 1 ] || echo "bench: no benchmarks in bench/ yet"
 
 soak:
 	@bench/fuzz.sh $(SOAK_SECONDS)
+	@bench/powercut.sh $(POWERCUT_RUNS)
 
 # Only the directories this Makefile and its scripts (fuzz.sh, bench/) create.
 clean:

@@ -14,7 +14,74 @@
 
 const airlock_area_t *boot_area(const airlock_boot_t *b, int id)
 {
-    return &b->cfg->layout->area[id];
+    return &b->layout.area[id];
+}
+
+/* ---- the counting, watchdog-feeding port wrapper ------------------------ */
+
+#define FEED_READ_BYTES 1024u
+
+static int w_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
+{
+    airlock_boot_port_t *p = ctx;
+    p->b->stats.reads++;
+    p->b->stats.read_bytes += len;
+    if (len >= FEED_READ_BYTES) {
+        boot_feed(p->b); /* long hashes stream through here */
+    }
+    return p->inner->read(p->inner->ctx, addr, buf, len);
+}
+
+static int w_prog(void *ctx, uint32_t addr, const void *buf, uint32_t len)
+{
+    airlock_boot_port_t *p = ctx;
+    p->b->stats.progs++;
+    p->b->stats.prog_bytes += len;
+    boot_feed(p->b);
+    return p->inner->prog(p->inner->ctx, addr, buf, len);
+}
+
+static int w_erase(void *ctx, uint32_t addr)
+{
+    airlock_boot_port_t *p = ctx;
+    p->b->stats.erases++;
+    boot_feed(p->b);
+    return p->inner->erase(p->inner->ctx, addr);
+}
+
+static int w_sync(void *ctx)
+{
+    airlock_boot_port_t *p = ctx;
+    return p->inner->sync(p->inner->ctx);
+}
+
+/* b->layout = cfg->layout with each device replaced by its wrapper. */
+static void wrap_ports(airlock_boot_t *b)
+{
+    size_t n = 0;
+    b->layout = *b->cfg->layout;
+    for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
+        const airlock_flash_t *fl = b->cfg->layout->area[id].flash;
+        size_t k = 0;
+        if (!fl) {
+            continue;
+        }
+        while (k < n && b->ports[k].inner != fl) {
+            k++;
+        }
+        if (k == n) {
+            airlock_boot_port_t *p = &b->ports[n++];
+            p->port = *fl;
+            p->port.ctx = p;
+            p->port.read = w_read;
+            p->port.prog = w_prog;
+            p->port.erase = w_erase;
+            p->port.sync = fl->sync ? w_sync : NULL;
+            p->inner = fl;
+            p->b = b;
+        }
+        b->layout.area[id].flash = &b->ports[k].port;
+    }
 }
 
 void boot_feed(airlock_boot_t *b)
@@ -26,11 +93,10 @@ void boot_feed(airlock_boot_t *b)
 
 int boot_read(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, void *buf, uint32_t len)
 {
+    (void)b; /* counted and watched by the port wrapper */
     if ((uint64_t)off + len > a->size) {
         return AIRLOCK_ERR_OUT_OF_BOUNDS;
     }
-    b->stats.reads++;
-    b->stats.read_bytes += len;
     return a->flash->read(a->flash->ctx, a->off + off, buf, len) ? AIRLOCK_ERR_IO : 0;
 }
 
@@ -38,11 +104,10 @@ int boot_prog(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, const vo
               uint32_t len)
 {
     const airlock_flash_t *fl = a->flash;
+    (void)b;
     if ((uint64_t)off + len > a->size) {
         return AIRLOCK_ERR_OUT_OF_BOUNDS;
     }
-    b->stats.progs++;
-    b->stats.prog_bytes += len;
     if (fl->prog(fl->ctx, a->off + off, buf, len) != 0) {
         return AIRLOCK_ERR_IO;
     }
@@ -54,6 +119,7 @@ int boot_erase_range(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, u
     const airlock_flash_t *fl = a->flash;
     uint32_t pos = off;
     uint64_t end = (uint64_t)off + len;
+    (void)b;
     if (end > a->size) {
         return AIRLOCK_ERR_OUT_OF_BOUNDS;
     }
@@ -62,8 +128,6 @@ int boot_erase_range(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, u
         if (airlock_flash_sector(fl, a->off + pos, &start, &size) != 0) {
             return AIRLOCK_ERR_INVAL;
         }
-        boot_feed(b);
-        b->stats.erases++;
         if (fl->erase(fl->ctx, start) != 0) {
             return AIRLOCK_ERR_IO;
         }
@@ -183,8 +247,6 @@ int boot_check_slot(airlock_boot_t *b, int id, uint32_t at, struct slot_check *s
         return AIRLOCK_ERR_NOT_BOOTABLE;
     }
     airlock_verify_cfg_t vc = {cfg->crypto, cfg->keys, cfg->nkeys, cfg->buf, cfg->buf_len};
-    b->stats.reads++;
-    b->stats.read_bytes += sc->img.tlv_off;
     rc = airlock_image_verify(&src, &sc->img, &vc, &sc->vr, &sc->det);
     if (rc) {
         return rc;
@@ -279,6 +341,31 @@ static int region_erased(airlock_boot_t *b, const airlock_area_t *a, uint32_t of
     return 0;
 }
 
+int boot_erase_if_used(airlock_boot_t *b, const airlock_area_t *a, uint32_t from,
+                       uint32_t skip_below)
+{
+    for (uint32_t off = from; off < a->size;) {
+        uint32_t start, size;
+        if (airlock_flash_sector(a->flash, a->off + off, &start, &size) != 0) {
+            return AIRLOCK_ERR_INVAL;
+        }
+        uint32_t s = start - a->off, e = s + size;
+        if (s >= skip_below) {
+            bool clean;
+            uint32_t lo = s > from ? s : from;
+            int rc = region_erased(b, a, lo, e - lo, &clean);
+            if (rc == 0 && !clean) {
+                rc = boot_erase_range(b, a, s, size);
+            }
+            if (rc) {
+                return rc;
+            }
+        }
+        off = e;
+    }
+    return 0;
+}
+
 int boot_finish_swap(airlock_boot_t *b, uint32_t type, uint32_t swapped_end)
 {
     const airlock_area_t *pri = boot_area(b, AIRLOCK_AREA_PRIMARY);
@@ -287,24 +374,9 @@ int boot_finish_swap(airlock_boot_t *b, uint32_t type, uint32_t swapped_end)
     uint32_t tstart = airlock_trailer_start(pri, g);
     int rc = 0;
     /* 1. The primary's trailer sectors the swap did not erase: erase if used. */
-    for (uint32_t off = tstart; off < pri->size;) {
-        uint32_t start, size;
-        if (airlock_flash_sector(pri->flash, pri->off + off, &start, &size) != 0) {
-            return AIRLOCK_ERR_INVAL;
-        }
-        uint32_t s = start - pri->off, e = s + size;
-        if (s >= swapped_end) {
-            bool clean;
-            uint32_t from = s > tstart ? s : tstart;
-            rc = region_erased(b, pri, from, e - from, &clean);
-            if (rc == 0 && !clean) {
-                rc = boot_erase_range(b, pri, s, size);
-            }
-            if (rc) {
-                return rc;
-            }
-        }
-        off = e;
+    rc = boot_erase_if_used(b, pri, tstart, swapped_end);
+    if (rc) {
+        return rc;
     }
     /*
      * 2. A trial: MCUboot's marks for applications. The trial boots are
@@ -346,6 +418,7 @@ static int config(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_err_
     }
     memset(b, 0, sizeof(*b));
     b->cfg = cfg;
+    wrap_ports(b);
     uint32_t max_align = airlock_layout_max_align(cfg->layout);
     for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
         const airlock_area_t *a = &cfg->layout->area[id];
@@ -482,11 +555,35 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
                     "requested update's security counter is below the device's: refused");
         return rc ? rc : boot_primary(b, res, true);
     }
+    /* The update must fit the primary as well (before any flash changes). */
+    uint32_t reserve = e->reserve ? e->reserve(b) : 0;
+    uint32_t room = airlock_trailer_start(boot_area(b, AIRLOCK_AREA_PRIMARY),
+                                          &b->geom[AIRLOCK_AREA_PRIMARY]);
+    room = room > reserve ? room - reserve : 0;
+    if (upd.img.end > room) {
+        upd.det.field = "image end (primary slot)";
+        upd.det.offset = at;
+        upd.det.has_values = 1;
+        upd.det.expected = room;
+        upd.det.found = upd.img.end;
+        rc = reject(b, res, AIRLOCK_ERR_TOO_BIG, &upd.det,
+                    "requested update does not fit the primary slot: refused");
+        return rc ? rc : boot_primary(b, res, true);
+    }
     b->old_end = cur_rc == 0 ? cur.img.end : 0;
-    if (!can_revert(b)) {
-        type = AIRLOCK_SWAP_PERM; /* the engine cannot keep the old image */
+    /* Nothing to go back to (engine cannot keep it, or no valid old image). */
+    if (!can_revert(b) || cur_rc != 0) {
+        type = AIRLOCK_SWAP_PERM;
     }
     rc = e->install(b, upd.img.end, type);
+    if (rc && rc != AIRLOCK_ERR_IO && !(b->has_journal && boot_journal(b)->in_swap)) {
+        /* Refused before touching flash (e.g. it cannot hold both images). */
+        upd.det.field = "install";
+        upd.det.offset = at;
+        upd.det.has_values = 0;
+        rc = reject(b, res, rc, &upd.det, "the engine cannot install this update: refused");
+        return rc ? rc : boot_primary(b, res, true);
+    }
     if (rc) {
         return rc;
     }
@@ -603,12 +700,19 @@ static void app_geom(const airlock_layout_t *layout, int id, uint32_t max_sector
 
 int airlock_boot_request(const airlock_layout_t *layout, uint32_t max_sectors, bool permanent)
 {
+    return airlock_boot_request_slot(layout, max_sectors, permanent, AIRLOCK_AREA_SECONDARY);
+}
+
+int airlock_boot_request_slot(const airlock_layout_t *layout, uint32_t max_sectors,
+                              bool permanent, int slot)
+{
     airlock_trailer_geom_t g;
-    if (!layout || airlock_layout_check(layout, NULL) != 0) {
+    if (!layout || airlock_layout_check(layout, NULL) != 0 ||
+        (slot != AIRLOCK_AREA_PRIMARY && slot != AIRLOCK_AREA_SECONDARY)) {
         return AIRLOCK_ERR_INVAL;
     }
-    const airlock_area_t *sec = &layout->area[AIRLOCK_AREA_SECONDARY];
-    app_geom(layout, AIRLOCK_AREA_SECONDARY, max_sectors, &g);
+    const airlock_area_t *sec = &layout->area[slot];
+    app_geom(layout, slot, max_sectors, &g);
     /* image_ok first: the magic is what makes the request visible. */
     if (permanent) {
         int rc = airlock_trailer_write_flag(sec, &g, AIRLOCK_FLAG_IMAGE_OK, 0x01);

@@ -11,14 +11,16 @@
 /* The area with this id in b's layout. */
 const airlock_area_t *boot_area(const airlock_boot_t *b, int id);
 
-/* Read / program (and sync) / erase within an area, counted in b->stats. */
+/*
+ * Read / program (and sync) / erase within an area. b's port wrappers count
+ * every operation in b->stats and feed the watchdog.
+ */
 int boot_read(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, void *buf, uint32_t len);
 int boot_prog(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, const void *buf,
               uint32_t len);
 
 /*
- * Erase every sector of area a that intersects [off, off + len), each once,
- * feeding the watchdog between sectors.
+ * Erase every sector of area a that intersects [off, off + len), each once.
  */
 int boot_erase_range(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, uint32_t len);
 
@@ -54,6 +56,14 @@ airlock_journal_t *boot_journal(airlock_boot_t *b);
  * sector boundary (or the smaller slot's end).
  */
 uint32_t boot_chunk_end(const airlock_boot_t *b, uint32_t off);
+
+/*
+ * Erase the sectors of area a from offset `from` to its end (the trailer
+ * region, typically) that start at or above skip_below and hold anything
+ * but erased bytes in [from, end). Idempotent.
+ */
+int boot_erase_if_used(airlock_boot_t *b, const airlock_area_t *a, uint32_t from,
+                       uint32_t skip_below);
 
 /*
  * Common end of a journalled swap of the given type (TEST, PERM, REVERT)

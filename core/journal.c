@@ -43,16 +43,67 @@ static uint32_t get32(const uint8_t *p)
            ((uint32_t)p[3] << 24);
 }
 
+/*
+ * A record is 16 bytes of 7 payload bits each (type 8, a 32, b 32, CRC-32
+ * 32 = 104 bits, in the first 15 bytes; the 16th is a fixed marker). The
+ * spare top bit is set opposite to the erased value, so no byte of a written
+ * record ever reads erased: every write unit of a record visibly changes,
+ * and a torn record can never pass for an empty place. Records are padded
+ * to the write size with erased bytes.
+ */
+#define REC_MARK 0x2au
+
+static uint8_t top_bit(const journal_t *j)
+{
+    return j->area->flash->erased_val == 0xff ? 0x00u : 0x80u;
+}
+
+static void pack(uint8_t *rec, const uint8_t raw[13], uint8_t top)
+{
+    uint32_t acc = 0, bits = 0, in = 0;
+    for (int i = 0; i < 15; i++) {
+        while (bits < 7) {
+            acc |= (uint32_t)(in < 13 ? raw[in] : 0u) << bits;
+            in++;
+            bits += 8;
+        }
+        rec[i] = (uint8_t)((acc & 0x7fu) | top);
+        acc >>= 7;
+        bits -= 7;
+    }
+    rec[15] = (uint8_t)(REC_MARK | top);
+}
+
+static bool unpack(const uint8_t *rec, uint8_t raw[13], uint8_t top)
+{
+    uint32_t acc = 0, bits = 0, out = 0;
+    if (rec[15] != (uint8_t)(REC_MARK | top)) {
+        return false;
+    }
+    for (int i = 0; i < 15; i++) {
+        if ((rec[i] & 0x80u) != top) {
+            return false;
+        }
+        acc |= (uint32_t)(rec[i] & 0x7fu) << bits;
+        bits += 7;
+        while (bits >= 8 && out < 13) {
+            raw[out++] = (uint8_t)acc;
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    return true;
+}
+
 static void encode(const journal_t *j, uint8_t *rec, uint32_t type, uint32_t a, uint32_t b)
 {
+    uint8_t raw[13];
     memset(rec, j->area->flash->erased_val, j->rec_size);
-    rec[0] = (uint8_t)type;
-    rec[1] = (uint8_t)~type;
-    rec[2] = 0;
-    rec[3] = 0;
-    put32(rec + 4, a);
-    put32(rec + 8, b);
-    put32(rec + 12, crc32(rec, 12));
+    raw[0] = (uint8_t)type;
+    put32(raw + 1, a);
+    put32(raw + 5, b);
+    put32(raw + 9, crc32(raw, 9));
+    pack(rec, raw, top_bit(j));
 }
 
 static bool erased(const journal_t *j, const uint8_t *rec)
@@ -65,9 +116,18 @@ static bool erased(const journal_t *j, const uint8_t *rec)
     return true;
 }
 
-static bool valid(const uint8_t *rec)
+/* Decode a record; false when it is torn or not a record. */
+static bool decode(const journal_t *j, const uint8_t *rec, uint32_t *type, uint32_t *a,
+                   uint32_t *b)
 {
-    return (uint8_t)(rec[0] ^ rec[1]) == 0xffu && get32(rec + 12) == crc32(rec, 12);
+    uint8_t raw[13];
+    if (!unpack(rec, raw, top_bit(j)) || get32(raw + 9) != crc32(raw, 9)) {
+        return false;
+    }
+    *type = raw[0];
+    *a = get32(raw + 1);
+    *b = get32(raw + 5);
+    return true;
 }
 
 static int read_rec(const journal_t *j, int sec, uint32_t off, uint8_t *rec)
@@ -83,7 +143,6 @@ static int prog_rec(journal_t *j, int sec, uint32_t off, uint32_t type, uint32_t
     uint8_t rec[32];
     const airlock_flash_t *fl = j->area->flash;
     encode(j, rec, type, a, b);
-    j->progs++;
     if (fl->prog(fl->ctx, j->area->off + j->sec_off[sec] + off, rec, j->rec_size) != 0) {
         return AIRLOCK_ERR_IO;
     }
@@ -93,7 +152,6 @@ static int prog_rec(journal_t *j, int sec, uint32_t off, uint32_t type, uint32_t
 static int erase_sec(journal_t *j, int sec)
 {
     const airlock_flash_t *fl = j->area->flash;
-    j->erases++;
     if (fl->erase(fl->ctx, j->area->off + j->sec_off[sec]) != 0) {
         return AIRLOCK_ERR_IO;
     }
@@ -124,6 +182,9 @@ static void apply(journal_t *j, uint32_t type, uint32_t a, uint32_t b)
     case JR_RESOLVE:
         j->trial = false;
         break;
+    case JR_LEN:
+        j->new_len = a;
+        break;
     case JR_SECCNT:
         if (!j->has_sec_cnt || a > j->sec_cnt) {
             j->sec_cnt = a;
@@ -139,13 +200,14 @@ static void apply(journal_t *j, uint32_t type, uint32_t a, uint32_t b)
 static int64_t header_gen(journal_t *j, int sec)
 {
     uint8_t rec[32];
+    uint32_t type, a, b;
     if (read_rec(j, sec, 0, rec) != 0) {
         return -2;
     }
-    if (!valid(rec) || rec[0] != JR_HDR) {
+    if (!decode(j, rec, &type, &a, &b) || type != JR_HDR) {
         return -1;
     }
-    return get32(rec + 4);
+    return a;
 }
 
 static int replay(journal_t *j)
@@ -160,8 +222,9 @@ static int replay(journal_t *j)
         if (erased(j, rec)) {
             break;
         }
-        if (valid(rec)) {
-            apply(j, rec[0], get32(rec + 4), get32(rec + 8));
+        uint32_t type, a, b;
+        if (decode(j, rec, &type, &a, &b)) {
+            apply(j, type, a, b);
         }
         pos += j->rec_size; /* a torn record is skipped, never rewritten */
     }
@@ -216,6 +279,10 @@ static int compact(journal_t *j)
     int rc = erase_sec(j, o);
     if (rc == 0 && j->has_sec_cnt) {
         rc = prog_rec(j, o, pos, JR_SECCNT, j->sec_cnt, 0);
+        pos += j->rec_size;
+    }
+    if (rc == 0 && j->in_swap) {
+        rc = prog_rec(j, o, pos, JR_LEN, j->new_len, 0);
         pos += j->rec_size;
     }
     if (rc == 0 && j->in_swap) {

@@ -22,6 +22,7 @@ enum journal_type {
     JR_END = 4,     /* a: swap type that completed, b: its extent */
     JR_RESOLVE = 5, /* a: 1 confirmed; ends a trial */
     JR_SECCNT = 6,  /* a: security counter value */
+    JR_LEN = 7,     /* a: length of the update a following BEGIN installs */
 };
 
 /* The journal's state lives in airlock_boot_t (include/airlock/boot.h). */

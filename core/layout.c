@@ -97,7 +97,7 @@ int airlock_layout_check(const airlock_layout_t *lay, airlock_err_detail_t *det)
     }
     for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
         const airlock_area_t *a = &lay->area[id];
-        uint32_t start, size;
+        uint32_t start = 0, size = 0;
         if (!a->flash) {
             if (id == AIRLOCK_AREA_PRIMARY || id == AIRLOCK_AREA_SECONDARY) {
                 return bad(det, field_flash[id], 0, 0, 0, 0);
@@ -109,6 +109,9 @@ int airlock_layout_check(const airlock_layout_t *lay, airlock_err_detail_t *det)
         }
         if (a->size == 0) {
             return bad(det, field_size[id], a->off, 0, 0, 0);
+        }
+        if (a->off >= a->flash->size) {
+            return bad(det, field_off[id], a->off, 1, a->flash->size, a->off);
         }
         if ((uint64_t)a->off + a->size > a->flash->size) {
             return bad(det, field_size[id], a->off, 1, a->flash->size - a->off, a->size);

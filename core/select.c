@@ -165,6 +165,18 @@ static int choose(airlock_boot_t *b, airlock_boot_result_t *res, bool ram)
                         rejected ? "update was not confirmed in its trial boots: booting the "
                                    "previous image"
                                  : "booting the newest confirmed image");
+        /* A permanent request's first boot: note it (copy_done) and say so. */
+        if (best->t.magic == AIRLOCK_FIELD_SET && best->t.image_ok == AIRLOCK_FIELD_SET &&
+            best->t.copy_done == AIRLOCK_FIELD_UNSET) {
+            rc = airlock_trailer_write_flag(a, g, AIRLOCK_FLAG_COPY_DONE, 0x01);
+            if (rc) {
+                return rc;
+            }
+            if (!rejected) {
+                boot_set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
+                                "booting the update requested for good");
+            }
+        }
         if (b->has_journal && best->sc.vr.has_sec_cnt &&
             (!has_floor || best->sc.vr.sec_cnt > floor)) {
             rc = journal_append(&b->journal, JR_SECCNT, best->sc.vr.sec_cnt, 0);

@@ -88,11 +88,20 @@ int swap_begin(airlock_boot_t *b, uint32_t new_len, int swap_type, uint32_t stag
     }
     uint32_t extent = new_len > b->old_end ? new_len : b->old_end;
     uint32_t plim = airlock_trailer_start(p, &b->geom[AIRLOCK_AREA_PRIMARY]);
-    if ((uint64_t)stage + extent > s->size || (uint64_t)extent + reserve > plim ||
+    if ((uint64_t)stage + new_len > s->size || (uint64_t)extent + reserve > plim ||
         extent > airlock_trailer_start(s, &b->geom[AIRLOCK_AREA_SECONDARY])) {
         return AIRLOCK_ERR_TOO_BIG;
     }
-    return journal_append(j, JR_BEGIN, (uint32_t)swap_type, extent);
+    /* The length first: a BEGIN is only ever replayed with its length. */
+    int rc = journal_append(j, JR_LEN, new_len, 0);
+    return rc ? rc : journal_append(j, JR_BEGIN, (uint32_t)swap_type, extent);
+}
+
+uint32_t swap_new_bytes(const airlock_boot_t *b, uint32_t c, uint32_t e)
+{
+    uint32_t len = b->journal.new_len;
+    uint32_t end = e < len ? e : len;
+    return end > c ? end - c : 0;
 }
 
 /* Order of the journal's (chunk, step) pairs: is (k, s) already done? */

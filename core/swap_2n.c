@@ -70,7 +70,7 @@ static int install(airlock_boot_t *b, uint32_t new_len, int type)
         }
         if (!swap_done(b, k, 2)) {
             rc = boot_erase_range(b, p, c, e - c);
-            rc = rc ? rc : swap_copy(b, p, c, s, d + c, n);
+            rc = rc ? rc : swap_copy(b, p, c, s, d + c, swap_new_bytes(b, c, e));
             rc = rc ? rc : swap_step_done(b, k, 2);
             if (rc) {
                 return rc;

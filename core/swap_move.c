@@ -91,7 +91,7 @@ static int install(airlock_boot_t *b, uint32_t new_len, int type)
         uint32_t n = (c + cs < extent ? c + cs : extent) - c;
         if (!swap_done(b, m + k, 1)) {
             rc = boot_erase_range(b, p, c, cs);
-            rc = rc ? rc : swap_copy(b, p, c, s, c, n);
+            rc = rc ? rc : swap_copy(b, p, c, s, c, swap_new_bytes(b, c, c + cs));
             rc = rc ? rc : swap_step_done(b, m + k, 1);
             if (rc) {
                 return rc;

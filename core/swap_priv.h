@@ -33,6 +33,9 @@ int swap_begin(airlock_boot_t *b, uint32_t new_len, int swap_type, uint32_t stag
 bool swap_done(const airlock_boot_t *b, uint32_t k, uint32_t s);
 int swap_step_done(airlock_boot_t *b, uint32_t k, uint32_t s);
 
+/* Bytes of the update within [c, e) (0 past its end): what to copy. */
+uint32_t swap_new_bytes(const airlock_boot_t *b, uint32_t c, uint32_t e);
+
 /* The journalled swap's extent and type. */
 uint32_t swap_extent(const airlock_boot_t *b);
 uint32_t swap_type(const airlock_boot_t *b);

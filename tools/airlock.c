@@ -44,8 +44,8 @@ static void usage(FILE *f)
     fprintf(f, "\n"
                "Run 'airlock COMMAND --help' for a command's options.\n"
                "Exit codes: 0 ok, 2 usage, 3 I/O, 4 key, 5 malformed image, 6 hash,\n"
-               "7 signature, 8 untrusted key, 9 unsupported, 10 too big, 11 internal, 12 layout\n"
-               "(see docs/cli.md).\n");
+               "7 signature, 8 untrusted key, 9 unsupported, 10 too big, 11 internal, 12 layout,\n"
+               "13 power cut broke the device (see docs/cli.md).\n");
 }
 
 int cli_bad_option(int c, char **argv)

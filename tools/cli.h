@@ -13,7 +13,8 @@
     X(sign, "make a signed MCUboot-format image (imgtool sign options)")                           \
     X(verify, "check an image's hash and signature against trusted keys")                          \
     X(dump, "show an image's header, TLVs, hash, signer and trailer")                              \
-    X(layout, "check, show and list flash layouts (check|show|list)")
+    X(layout, "check, show and list flash layouts (check|show|list)")                              \
+    X(powercut, "prove an update survives a power cut at every flash operation")
 
 #define CLI_DECLARE_(name, summary) int cmd_##name(int argc, char **argv);
 CLI_COMMANDS(CLI_DECLARE_)

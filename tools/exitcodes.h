@@ -18,6 +18,7 @@ enum airlock_exit {
     EXIT_TOO_BIG = 10,    /* image (+ trailer) does not fit the slot */
     EXIT_INTERNAL = 11,   /* crypto library or internal failure */
     EXIT_LAYOUT = 12,     /* flash layout file invalid (tools/layout_file.h) */
+    EXIT_POWERCUT = 13,   /* `powercut`: a power cut left the simulated device broken */
 };
 
 /* Exit code for a library error (enum airlock_err). */

@@ -192,8 +192,7 @@ static bool fail(pc_run_t *out, const pc_scenario_t *sc, const char *fmt, ...)
     return false;
 }
 
-static uint8_t ram[512 * 1024]; /* the RAM region ram-load images land in */
-#define PC_RAM_BASE 0x20000000u
+static uint8_t ram[PC_RAM_SIZE]; /* the RAM region ram-load images land in */
 
 /* Is data (len bytes available) byte for byte the old (0) or new (1) image? */
 static int which_image(const pc_scenario_t *sc, const uint8_t *data, size_t len)

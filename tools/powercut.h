@@ -18,6 +18,13 @@
 
 #define PC_MAX_DEVICES 4
 
+/*
+ * The RAM region the harness gives ram-load: images for it must carry
+ * RAM_LOAD with a load range inside [PC_RAM_BASE, PC_RAM_BASE + PC_RAM_SIZE).
+ */
+#define PC_RAM_BASE 0x20000000u
+#define PC_RAM_SIZE (512u * 1024u)
+
 /* One update scenario on a layout whose devices are sim flashes. */
 typedef struct pc_scenario {
     airlock_layout_t layout; /* areas point at the devices' ports (set by pc_init) */

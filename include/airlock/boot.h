@@ -73,7 +73,10 @@ extern const airlock_engine_t *const airlock_engines[];
 /* The engine called name ("overwrite", "swap-2n", ...), or NULL. */
 const airlock_engine_t *airlock_engine_find(const char *name);
 
-/* Flash operation counts of one airlock_boot call (for benches and tests). */
+/*
+ * Flash operation counts of one airlock_boot call, every operation on every
+ * device of the layout included (for benches and tests).
+ */
 typedef struct airlock_boot_stats {
     uint32_t erases;
     uint32_t progs;
@@ -154,15 +157,24 @@ typedef struct airlock_journal {
     bool in_swap;
     uint32_t swap_type;
     uint32_t extent;
+    uint32_t new_len;
     bool has_step;
     uint32_t step_chunk;
     uint32_t step;
     bool trial;          /* a TEST swap completed and is not resolved yet */
     bool has_sec_cnt;
     uint32_t sec_cnt;
-    uint32_t erases;     /* erases the journal itself performed (stats) */
-    uint32_t progs;
 } airlock_journal_t;
+
+/*
+ * Internal: each flash device of the layout seen through a wrapper that
+ * counts every operation (stats) and feeds the watchdog.
+ */
+typedef struct airlock_boot_port {
+    airlock_flash_t port;
+    const airlock_flash_t *inner;
+    struct airlock_boot *b;
+} airlock_boot_port_t;
 
 /*
  * Caller-owned bootloader state (its size is all the RAM the core needs
@@ -175,6 +187,8 @@ typedef struct airlock_boot {
     bool has_journal;           /* the layout has a status area */
     uint32_t old_end;           /* end of the primary's image before an install, 0 if none */
     airlock_journal_t journal;  /* the boot journal (valid when has_journal) */
+    airlock_layout_t layout;    /* cfg->layout, its ports wrapped (ports[]) */
+    airlock_boot_port_t ports[AIRLOCK_AREA_COUNT];
 } airlock_boot_t;
 
 /*
@@ -201,6 +215,14 @@ int airlock_boot_stage(const airlock_boot_cfg_t *cfg, uint32_t *offset, uint32_t
  * good. The secondary's trailer must be erased (a freshly written slot).
  */
 int airlock_boot_request(const airlock_layout_t *layout, uint32_t max_sectors, bool permanent);
+
+/*
+ * The same for an update written into slot (AIRLOCK_AREA_PRIMARY or
+ * _SECONDARY): with direct-xip and ram-load an update goes into whichever
+ * slot does not hold the running image.
+ */
+int airlock_boot_request_slot(const airlock_layout_t *layout, uint32_t max_sectors,
+                              bool permanent, int slot);
 
 /*
  * Application side: mark the running (primary) image good so it is kept.
