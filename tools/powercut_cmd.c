@@ -389,10 +389,10 @@ static int load_image(struct image *im, const char *what, const char *path,
 
 struct device {
     layout_file_t lf;
-    airlock_sim_flash_t *sims[PC_MAX_DEVICES];
-    int sim_of_dev[LAYOUT_MAX_FLASH]; /* index in sims, -1 when no area uses it */
-    pc_scenario_t sc;
+    pc_scenario_t sc; /* its sims[] are ours to close */
 };
+
+_Static_assert(LAYOUT_MAX_FLASH <= PC_MAX_DEVICES, "one sim per layout flash device");
 
 /*
  * One sim per flash device an area uses, with the layout's geometry up to
@@ -406,7 +406,6 @@ static int build_device(struct device *d)
     d->sc.layout = lf->layout;
     for (unsigned i = 0; i < lf->ndev; i++) {
         uint32_t end = 0;
-        d->sim_of_dev[i] = -1;
         for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
             const airlock_area_t *a = &lf->layout.area[id];
             if (a->flash == &lf->dev[i].flash && a->off + a->size > end) {
@@ -436,8 +435,6 @@ static int build_device(struct device *d)
                         "cannot simulate flash %s of %s: %s", lf->dev[i].name, lf->source,
                         airlock_strerror(rc));
         }
-        d->sim_of_dev[i] = (int)d->sc.nsims;
-        d->sims[d->sc.nsims] = sim;
         d->sc.sims[d->sc.nsims++] = sim;
         for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
             if (lf->layout.area[id].flash == &lf->dev[i].flash) {
@@ -462,7 +459,7 @@ static void free_device(struct device *d)
 {
     pc_free(&d->sc);
     for (size_t i = 0; i < d->sc.nsims; i++) {
-        airlock_sim_flash_close(d->sims[i]);
+        airlock_sim_flash_close(d->sc.sims[i]);
     }
 }
 
@@ -486,6 +483,9 @@ static int engine_unusable(struct device *d, int stage_rc)
     cfg.max_trials = d->sc.max_trials;
     cfg.buf = work;
     cfg.buf_len = sizeof(work);
+    cfg.ram = work; /* ram-load's check wants a RAM region; it is not used */
+    cfg.ram_base = PC_RAM_BASE;
+    cfg.ram_size = sizeof(work);
     int rc = airlock_boot(&b, &cfg, &res);
     const char *field = res.detail.field ? res.detail.field : airlock_strerror(rc ? rc : stage_rc);
     return fail(EXIT_LAYOUT, "engine %s cannot run on layout %s: %s", d->sc.engine->name,
