@@ -129,6 +129,28 @@ uint32_t swap_type(const airlock_boot_t *b)
     return (&b->journal)->swap_type;
 }
 
+int swap_step(airlock_boot_t *b, uint32_t k, uint32_t step, const airlock_area_t *dst,
+              uint32_t to, uint32_t span, const airlock_area_t *src, uint32_t from,
+              uint32_t len)
+{
+    if (swap_done(b, k, step)) {
+        return 0;
+    }
+    int rc = boot_erase_range(b, dst, to, span);
+    rc = rc ? rc : swap_copy(b, dst, to, src, from, len);
+    return rc ? rc : swap_step_done(b, k, step);
+}
+
+int swap_refuse(airlock_err_detail_t *det, const char *why)
+{
+    if (why && det) {
+        det->field = why;
+        det->offset = 0;
+        det->has_values = 0;
+    }
+    return why ? AIRLOCK_ERR_LAYOUT : 0;
+}
+
 /*
  * Revert: the old image is at S[0, E) (every swap engine leaves it there).
  * Per chunk: erase P, copy S back. S is only read, so a reset anywhere
@@ -150,17 +172,9 @@ int swap_revert(airlock_boot_t *b)
     while (c < extent) {
         uint32_t e = boot_chunk_end(b, c);
         uint32_t n = (e < extent ? e : extent) - c;
-        if (!swap_done(b, k, 1)) {
-            rc = boot_erase_range(b, p, c, e - c);
-            if (rc == 0) {
-                rc = swap_copy(b, p, c, s, c, n);
-            }
-            if (rc == 0) {
-                rc = swap_step_done(b, k, 1);
-            }
-            if (rc) {
-                return rc;
-            }
+        rc = swap_step(b, k, 1, p, c, e - c, s, c, n);
+        if (rc) {
+            return rc;
         }
         k++;
         c = e;

@@ -38,12 +38,7 @@ static int check(const airlock_boot_t *b, airlock_err_detail_t *det)
     } else if (stage_offset(b) >= airlock_trailer_start(s, &b->geom[AIRLOCK_AREA_SECONDARY])) {
         why = "secondary too small for swap-2n's staging offset";
     }
-    if (why && det) {
-        det->field = why;
-        det->offset = 0;
-        det->has_values = 0;
-    }
-    return why ? AIRLOCK_ERR_LAYOUT : 0;
+    return swap_refuse(det, why);
 }
 
 static int install(airlock_boot_t *b, uint32_t new_len, int type)
@@ -60,21 +55,10 @@ static int install(airlock_boot_t *b, uint32_t new_len, int type)
     while (c < extent) {
         uint32_t e = boot_chunk_end(b, c);
         uint32_t n = (e < extent ? e : extent) - c;
-        if (keep_old && !swap_done(b, k, 1)) {
-            rc = boot_erase_range(b, s, c, e - c);
-            rc = rc ? rc : swap_copy(b, s, c, p, c, n);
-            rc = rc ? rc : swap_step_done(b, k, 1);
-            if (rc) {
-                return rc;
-            }
-        }
-        if (!swap_done(b, k, 2)) {
-            rc = boot_erase_range(b, p, c, e - c);
-            rc = rc ? rc : swap_copy(b, p, c, s, d + c, swap_new_bytes(b, c, e));
-            rc = rc ? rc : swap_step_done(b, k, 2);
-            if (rc) {
-                return rc;
-            }
+        rc = keep_old ? swap_step(b, k, 1, s, c, e - c, p, c, n) : 0;
+        rc = rc ? rc : swap_step(b, k, 2, p, c, e - c, s, d + c, swap_new_bytes(b, c, e));
+        if (rc) {
+            return rc;
         }
         k++;
         c = e;

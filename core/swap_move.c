@@ -52,12 +52,7 @@ static int check(const airlock_boot_t *b, airlock_err_detail_t *det)
     } else if (uniform_chunk(b, plimit(b)) == 0) {
         why = "slots with sector boundaries that do not repeat evenly (swap-move shifts by one)";
     }
-    if (why && det) {
-        det->field = why;
-        det->offset = 0;
-        det->has_values = 0;
-    }
-    return why ? AIRLOCK_ERR_LAYOUT : 0;
+    return swap_refuse(det, why);
 }
 
 static int install(airlock_boot_t *b, uint32_t new_len, int type)
@@ -76,34 +71,19 @@ static int install(airlock_boot_t *b, uint32_t new_len, int type)
     for (uint32_t i = 0; keep_old && i < m; i++) {
         uint32_t k = m - 1u - i, c = k * cs;
         uint32_t n = (c + cs < extent ? c + cs : extent) - c;
-        if (!swap_done(b, i, 1)) {
-            rc = boot_erase_range(b, p, c + cs, cs);
-            rc = rc ? rc : swap_copy(b, p, c + cs, p, c, n);
-            rc = rc ? rc : swap_step_done(b, i, 1);
-            if (rc) {
-                return rc;
-            }
+        rc = swap_step(b, i, 1, p, c + cs, cs, p, c, n);
+        if (rc) {
+            return rc;
         }
     }
     /* phase B: new chunk k into the primary, old chunk k into the secondary */
     for (uint32_t k = 0; k < m; k++) {
         uint32_t c = k * cs;
         uint32_t n = (c + cs < extent ? c + cs : extent) - c;
-        if (!swap_done(b, m + k, 1)) {
-            rc = boot_erase_range(b, p, c, cs);
-            rc = rc ? rc : swap_copy(b, p, c, s, c, swap_new_bytes(b, c, c + cs));
-            rc = rc ? rc : swap_step_done(b, m + k, 1);
-            if (rc) {
-                return rc;
-            }
-        }
-        if (keep_old && !swap_done(b, m + k, 2)) {
-            rc = boot_erase_range(b, s, c, cs);
-            rc = rc ? rc : swap_copy(b, s, c, p, c + cs, n);
-            rc = rc ? rc : swap_step_done(b, m + k, 2);
-            if (rc) {
-                return rc;
-            }
+        rc = swap_step(b, m + k, 1, p, c, cs, s, c, swap_new_bytes(b, c, c + cs));
+        rc = rc || !keep_old ? rc : swap_step(b, m + k, 2, s, c, cs, p, c + cs, n);
+        if (rc) {
+            return rc;
         }
     }
     /* the primary's spare chunk held old data up to m*cs + cs */

@@ -40,6 +40,18 @@ uint32_t swap_new_bytes(const airlock_boot_t *b, uint32_t c, uint32_t e);
 uint32_t swap_extent(const airlock_boot_t *b);
 uint32_t swap_type(const airlock_boot_t *b);
 
+/*
+ * One journalled step (chunk k, step `step`), unless already done: erase
+ * dst's sectors over [to, to + span), copy len bytes from src at from to
+ * dst at to, journal it.
+ */
+int swap_step(airlock_boot_t *b, uint32_t k, uint32_t step, const airlock_area_t *dst,
+              uint32_t to, uint32_t span, const airlock_area_t *src, uint32_t from,
+              uint32_t len);
+
+/* An engine's check(): 0 when why is NULL, else LAYOUT with det naming why. */
+int swap_refuse(airlock_err_detail_t *det, const char *why);
+
 /* The common revert: copy the old image back from S[0, E). */
 int swap_revert(airlock_boot_t *b);
 
