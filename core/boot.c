@@ -278,13 +278,19 @@ static int consume_request(airlock_boot_t *b)
                                       AIRLOCK_FLAG_COPY_DONE, 0x01);
 }
 
-/* Refuse an update: consume the request so it is not retried forever. */
+static int boot_primary(airlock_boot_t *b, airlock_boot_result_t *res, bool confirmed);
+
+/*
+ * Refuse an update: consume the request so it is not retried forever, then
+ * boot the image already in place.
+ */
 static int reject(airlock_boot_t *b, airlock_boot_result_t *res, int err,
                   const airlock_err_detail_t *det, const char *msg)
 {
     boot_set_result(res, AIRLOCK_BOOT_REJECTED, err, msg);
     res->detail = *det;
-    return consume_request(b);
+    int rc = consume_request(b);
+    return rc ? rc : boot_primary(b, res, true);
 }
 
 /*
@@ -520,8 +526,7 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
         return rc;
     }
     if (rc) {
-        rc = reject(b, res, rc, &upd.det, "requested update does not verify: refused");
-        return rc ? rc : boot_primary(b, res, true);
+        return reject(b, res, rc, &upd.det, "requested update does not verify: refused");
     }
     int cur_rc = boot_check_slot(b, AIRLOCK_AREA_PRIMARY, 0, &cur);
     if (cur_rc == AIRLOCK_ERR_IO) {
@@ -531,9 +536,8 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
     if (cur_rc == 0 && airlock_version_cmp(&upd.img.hdr.version, &cur.img.hdr.version) < 0) {
         upd.det.field = "header.version";
         upd.det.offset = at + 20;
-        rc = reject(b, res, AIRLOCK_ERR_DOWNGRADE, &upd.det,
+        return reject(b, res, AIRLOCK_ERR_DOWNGRADE, &upd.det,
                     "requested update is older than the running image: refused");
-        return rc ? rc : boot_primary(b, res, true);
     }
     uint32_t floor = 0;
     bool has_floor = false;
@@ -551,9 +555,8 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
         upd.det.has_values = 1;
         upd.det.expected = floor;
         upd.det.found = upd.vr.sec_cnt;
-        rc = reject(b, res, AIRLOCK_ERR_SEC_CNT_ROLLBACK, &upd.det,
+        return reject(b, res, AIRLOCK_ERR_SEC_CNT_ROLLBACK, &upd.det,
                     "requested update's security counter is below the device's: refused");
-        return rc ? rc : boot_primary(b, res, true);
     }
     /* The update must fit the primary as well (before any flash changes). */
     uint32_t reserve = e->reserve ? e->reserve(b) : 0;
@@ -566,9 +569,8 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
         upd.det.has_values = 1;
         upd.det.expected = room;
         upd.det.found = upd.img.end;
-        rc = reject(b, res, AIRLOCK_ERR_TOO_BIG, &upd.det,
+        return reject(b, res, AIRLOCK_ERR_TOO_BIG, &upd.det,
                     "requested update does not fit the primary slot: refused");
-        return rc ? rc : boot_primary(b, res, true);
     }
     b->old_end = cur_rc == 0 ? cur.img.end : 0;
     /* Nothing to go back to (engine cannot keep it, or no valid old image). */
@@ -581,8 +583,7 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
         upd.det.field = "install";
         upd.det.offset = at;
         upd.det.has_values = 0;
-        rc = reject(b, res, rc, &upd.det, "the engine cannot install this update: refused");
-        return rc ? rc : boot_primary(b, res, true);
+        return reject(b, res, rc, &upd.det, "the engine cannot install this update: refused");
     }
     if (rc) {
         return rc;
