@@ -14,120 +14,25 @@
 #include <string.h>
 
 #include "airlock/err.h"
+#include "record.h"
 
-#define REC_BYTES 16u
-
-static uint32_t crc32(const uint8_t *p, uint32_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (uint32_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) {
-            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-        }
-    }
-    return ~c;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-
-/*
- * A record is 16 bytes of 7 payload bits each (type 8, a 32, b 32, CRC-32
- * 32 = 104 bits, in the first 15 bytes; the 16th is a fixed marker). The
- * spare top bit is set opposite to the erased value, so no byte of a written
- * record ever reads erased: every write unit of a record visibly changes,
- * and a torn record can never pass for an empty place. Records are padded
- * to the write size with erased bytes.
- */
-#define REC_MARK 0x2au
-
-static uint8_t top_bit(const journal_t *j)
-{
-    return j->area->flash->erased_val == 0xff ? 0x00u : 0x80u;
-}
-
-static void pack(uint8_t *rec, const uint8_t raw[13], uint8_t top)
-{
-    uint32_t acc = 0, bits = 0, in = 0;
-    for (int i = 0; i < 15; i++) {
-        while (bits < 7) {
-            acc |= (uint32_t)(in < 13 ? raw[in] : 0u) << bits;
-            in++;
-            bits += 8;
-        }
-        rec[i] = (uint8_t)((acc & 0x7fu) | top);
-        acc >>= 7;
-        bits -= 7;
-    }
-    rec[15] = (uint8_t)(REC_MARK | top);
-}
-
-static bool unpack(const uint8_t *rec, uint8_t raw[13], uint8_t top)
-{
-    uint32_t acc = 0, bits = 0, out = 0;
-    if (rec[15] != (uint8_t)(REC_MARK | top)) {
-        return false;
-    }
-    for (int i = 0; i < 15; i++) {
-        if ((rec[i] & 0x80u) != top) {
-            return false;
-        }
-        acc |= (uint32_t)(rec[i] & 0x7fu) << bits;
-        bits += 7;
-        while (bits >= 8 && out < 13) {
-            raw[out++] = (uint8_t)acc;
-            acc >>= 8;
-            bits -= 8;
-        }
-    }
-    return true;
-}
+/* Records: see core/record.h (no byte of a written record reads erased). */
 
 static void encode(const journal_t *j, uint8_t *rec, uint32_t type, uint32_t a, uint32_t b)
 {
-    uint8_t raw[13];
-    memset(rec, j->area->flash->erased_val, j->rec_size);
-    raw[0] = (uint8_t)type;
-    put32(raw + 1, a);
-    put32(raw + 5, b);
-    put32(raw + 9, crc32(raw, 9));
-    pack(rec, raw, top_bit(j));
+    record_encode(rec, j->rec_size, j->area->flash->erased_val, type, a, b);
 }
 
 static bool erased(const journal_t *j, const uint8_t *rec)
 {
-    for (uint32_t i = 0; i < j->rec_size; i++) {
-        if (rec[i] != j->area->flash->erased_val) {
-            return false;
-        }
-    }
-    return true;
+    return record_erased(rec, j->rec_size, j->area->flash->erased_val);
 }
 
 /* Decode a record; false when it is torn or not a record. */
 static bool decode(const journal_t *j, const uint8_t *rec, uint32_t *type, uint32_t *a,
                    uint32_t *b)
 {
-    uint8_t raw[13];
-    if (!unpack(rec, raw, top_bit(j)) || get32(raw + 9) != crc32(raw, 9)) {
-        return false;
-    }
-    *type = raw[0];
-    *a = get32(raw + 1);
-    *b = get32(raw + 5);
-    return true;
+    return record_decode(rec, j->area->flash->erased_val, type, a, b);
 }
 
 static int read_rec(const journal_t *j, int sec, uint32_t off, uint8_t *rec)
@@ -240,7 +145,7 @@ int journal_open(journal_t *j, const airlock_area_t *area)
     if (!area || !area->flash) {
         return AIRLOCK_ERR_LAYOUT;
     }
-    j->rec_size = area->flash->write_size > REC_BYTES ? area->flash->write_size : REC_BYTES;
+    j->rec_size = area->flash->write_size > RECORD_BYTES ? area->flash->write_size : RECORD_BYTES;
     uint32_t off = 0;
     for (int s = 0; s < 2; s++) {
         if (airlock_flash_sector(area->flash, area->off + off, &start, &size) != 0 ||

@@ -174,6 +174,13 @@ uint32_t airlock_trailer_start(const airlock_area_t *slot, const airlock_trailer
     return trials_off(slot, g);
 }
 
+void airlock_trailer_status(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                            uint32_t *off, uint32_t *len)
+{
+    *off = trials_off(slot, g) + AIRLOCK_TRIAL_MAX * g->write_size;
+    *len = status_size(g);
+}
+
 static bool geom_ok(const airlock_area_t *slot, const airlock_trailer_geom_t *g)
 {
     if (!slot || !slot->flash || !g || !valid_max_align(g->max_align) ||

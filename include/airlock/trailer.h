@@ -115,6 +115,15 @@ typedef struct airlock_trailer_geom {
  */
 uint32_t airlock_trailer_start(const airlock_area_t *slot, const airlock_trailer_geom_t *g);
 
+/*
+ * The MCUboot swap-status area of a slot: off (from the slot's start) and
+ * len bytes, between the trial records and the trailer fields. airlock's
+ * engines keep their state elsewhere; the update agent (core/ota.c) puts its
+ * download progress records here.
+ */
+void airlock_trailer_status(const airlock_area_t *slot, const airlock_trailer_geom_t *g,
+                            uint32_t *off, uint32_t *len);
+
 /* A source reading the area's bytes (offsets relative to the area). */
 void airlock_area_source(const airlock_area_t *area, airlock_source_t *src);
 

@@ -1,0 +1,110 @@
+/*
+ * Flash records (see record.h). The top bit of every byte is set opposite to
+ * the erased value (clear when erased is 0xff, set when it is 0x00), so a
+ * written record has no byte that reads erased: every write unit of it
+ * visibly changes, and a torn one fails its marker, top bits or CRC.
+ */
+#include "record.h"
+
+#include <string.h>
+
+#define MARK 0x2au
+#define RAW 13u /* type + a + b + crc */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+uint32_t record_crc32(uint32_t crc, const uint8_t *p, uint32_t n)
+{
+    static const uint32_t tab[16] = {
+        0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u,
+        0x4db26158u, 0x5005713cu, 0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu,
+        0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu,
+    };
+    uint32_t c = ~crc;
+    for (uint32_t i = 0; i < n; i++) {
+        c ^= p[i];
+        c = (c >> 4) ^ tab[c & 15u];
+        c = (c >> 4) ^ tab[c & 15u];
+    }
+    return ~c;
+}
+
+static uint8_t top_bit(uint8_t erased)
+{
+    return erased == 0xff ? 0x00u : 0x80u;
+}
+
+void record_encode(uint8_t *rec, uint32_t size, uint8_t erased, uint32_t type, uint32_t a,
+                   uint32_t b)
+{
+    uint8_t raw[RAW];
+    uint32_t acc = 0, bits = 0, in = 0;
+    uint8_t top = top_bit(erased);
+    memset(rec, erased, size);
+    raw[0] = (uint8_t)type;
+    put32(raw + 1, a);
+    put32(raw + 5, b);
+    put32(raw + 9, record_crc32(0, raw, 9));
+    for (uint32_t i = 0; i < RECORD_BYTES - 1u; i++) {
+        while (bits < 7) {
+            acc |= (uint32_t)(in < RAW ? raw[in] : 0u) << bits;
+            in++;
+            bits += 8;
+        }
+        rec[i] = (uint8_t)((acc & 0x7fu) | top);
+        acc >>= 7;
+        bits -= 7;
+    }
+    rec[RECORD_BYTES - 1u] = (uint8_t)(MARK | top);
+}
+
+bool record_decode(const uint8_t *rec, uint8_t erased, uint32_t *type, uint32_t *a, uint32_t *b)
+{
+    uint8_t raw[RAW];
+    uint32_t acc = 0, bits = 0, out = 0;
+    uint8_t top = top_bit(erased);
+    if (rec[RECORD_BYTES - 1u] != (uint8_t)(MARK | top)) {
+        return false;
+    }
+    for (uint32_t i = 0; i < RECORD_BYTES - 1u; i++) {
+        if ((rec[i] & 0x80u) != top) {
+            return false;
+        }
+        acc |= (uint32_t)(rec[i] & 0x7fu) << bits;
+        bits += 7;
+        while (bits >= 8 && out < RAW) {
+            raw[out++] = (uint8_t)acc;
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    if (get32(raw + 9) != record_crc32(0, raw, 9)) {
+        return false;
+    }
+    *type = raw[0];
+    *a = get32(raw + 1);
+    *b = get32(raw + 5);
+    return true;
+}
+
+bool record_erased(const uint8_t *rec, uint32_t size, uint8_t erased)
+{
+    for (uint32_t i = 0; i < size; i++) {
+        if (rec[i] != erased) {
+            return false;
+        }
+    }
+    return true;
+}
