@@ -7,6 +7,8 @@
  */
 #include "airlock/image.h"
 
+#include "bytes.h"
+
 #include <string.h>
 
 /* Largest signature TLV accepted (RSA-3072 = 384 bytes, padded DER ECDSA). */
@@ -23,31 +25,6 @@
 #endif
 /* Stack buffer used for streaming when the caller gives none. */
 #define STREAM_CHUNK 128u
-
-static uint16_t load16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t load32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-
-static void store16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void store32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
 
 static int fail(airlock_err_detail_t *det, int err, const char *field, uint32_t offset)
 {
@@ -72,8 +49,7 @@ static int fail_values(airlock_err_detail_t *det, int err, const char *field, ui
     return err;
 }
 
-static int fail_tlv(airlock_err_detail_t *det, int err, const char *field,
-                    const airlock_tlv_t *tlv)
+static int fail_tlv(airlock_err_detail_t *det, int err, const char *field, const airlock_tlv_t *tlv)
 {
     fail(det, err, field, tlv->off - AIRLOCK_TLV_HDR_SIZE);
     if (det) {
@@ -88,8 +64,7 @@ static int read_at(const airlock_source_t *src, uint32_t off, void *buf, uint32_
 {
     if ((uint64_t)off + len > src->size) {
         return fail_values(det, AIRLOCK_ERR_OUT_OF_BOUNDS, field, off, src->size,
-                           (uint32_t)((uint64_t)off + len > UINT32_MAX ? UINT32_MAX
-                                                                        : off + len));
+                           (uint32_t)((uint64_t)off + len > UINT32_MAX ? UINT32_MAX : off + len));
     }
     if (len == 0) {
         return 0;
@@ -98,16 +73,6 @@ static int read_at(const airlock_source_t *src, uint32_t off, void *buf, uint32_
         return fail(det, AIRLOCK_ERR_IO, field, off);
     }
     return 0;
-}
-
-/* Compare n bytes without an early exit (digests, key hashes). */
-static bool ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    uint8_t diff = 0;
-    for (size_t i = 0; i < n; i++) {
-        diff = (uint8_t)(diff | (a[i] ^ b[i]));
-    }
-    return diff == 0;
 }
 
 const char *airlock_tlv_name(uint16_t type)
@@ -216,8 +181,7 @@ static int walk_area(const airlock_source_t *src, uint32_t off, uint16_t magic, 
     uint16_t tot = load16(raw + 2);
     if (found != magic) {
         return fail_values(det, AIRLOCK_ERR_BAD_TLV_INFO,
-                           prot ? "protected_tlv_info.magic" : "tlv_info.magic", off, magic,
-                           found);
+                           prot ? "protected_tlv_info.magic" : "tlv_info.magic", off, magic, found);
     }
     if (tot < AIRLOCK_TLV_INFO_SIZE) {
         return fail_values(det, AIRLOCK_ERR_BAD_TLV_INFO,
@@ -305,11 +269,11 @@ int airlock_image_parse(const airlock_source_t *src, airlock_image_t *img,
         }
     }
     img->tlv_off = img->prot_off + img->prot_len;
-    rc = walk_area(src, img->tlv_off, AIRLOCK_TLV_INFO_MAGIC, false, &img->tlv_len,
-                   &img->tlv_count, det);
+    rc = walk_area(src, img->tlv_off, AIRLOCK_TLV_INFO_MAGIC, false, &img->tlv_len, &img->tlv_count,
+                   det);
     if (rc) {
-        if (h->protect_tlv_size == 0 && rc == AIRLOCK_ERR_BAD_TLV_INFO && det &&
-            det->has_values && det->found == AIRLOCK_TLV_PROT_INFO_MAGIC) {
+        if (h->protect_tlv_size == 0 && rc == AIRLOCK_ERR_BAD_TLV_INFO && det && det->has_values &&
+            det->found == AIRLOCK_TLV_PROT_INFO_MAGIC) {
             /* A protected area the header does not declare. */
             det->field = "header.protect_tlv_size";
         }
@@ -411,8 +375,7 @@ uint16_t airlock_key_sig_tlv(int key_type)
 
 static bool is_hash_tlv(uint16_t type)
 {
-    return type == AIRLOCK_TLV_SHA256 || type == AIRLOCK_TLV_SHA384 ||
-           type == AIRLOCK_TLV_SHA512;
+    return type == AIRLOCK_TLV_SHA256 || type == AIRLOCK_TLV_SHA384 || type == AIRLOCK_TLV_SHA512;
 }
 
 static bool is_sig_tlv(uint16_t type)
@@ -460,8 +423,8 @@ int airlock_hash_region(const airlock_crypto_t *crypto, int alg, const airlock_s
     return crypto->hash_finish(&h, out);
 }
 
-static NOINLINE int hash_mem(const airlock_crypto_t *crypto, int alg, const uint8_t *data, size_t len,
-                    uint8_t *out)
+static NOINLINE int hash_mem(const airlock_crypto_t *crypto, int alg, const uint8_t *data,
+                             size_t len, uint8_t *out)
 {
     airlock_hash_t h;
     int rc = crypto->hash_init(&h, alg);
@@ -555,8 +518,8 @@ static int select_key(const airlock_source_t *src, const airlock_verify_cfg_t *c
 
 /* Collect the hash TLV and security counter; reject what must be unique. */
 static NOINLINE int scan_tlvs(const airlock_source_t *src, const airlock_image_t *img,
-                     airlock_tlv_t *hash_tlv, airlock_verify_result_t *res,
-                     airlock_err_detail_t *det)
+                              airlock_tlv_t *hash_tlv, airlock_verify_result_t *res,
+                              airlock_err_detail_t *det)
 {
     airlock_tlv_iter_t it;
     airlock_tlv_t tlv;
@@ -630,8 +593,8 @@ struct sig_walk {
 };
 
 static NOINLINE int check_signatures(const airlock_source_t *src, const airlock_image_t *img,
-                            const airlock_verify_cfg_t *cfg, airlock_verify_result_t *res,
-                            airlock_err_detail_t *det)
+                                     const airlock_verify_cfg_t *cfg, airlock_verify_result_t *res,
+                                     airlock_err_detail_t *det)
 {
     uint8_t sig[SIG_MAX];
     struct sig_walk w = {0, false, false, 0};
@@ -721,8 +684,7 @@ int airlock_image_verify(const airlock_source_t *src, const airlock_image_t *img
 {
     airlock_tlv_t hash_tlv = {0, 0, 0, false};
     uint8_t want[AIRLOCK_HASH_MAX_LEN];
-    if (!src || !src->read || !img || !cfg || !cfg->crypto || !res ||
-        (cfg->nkeys && !cfg->keys)) {
+    if (!src || !src->read || !img || !cfg || !cfg->crypto || !res || (cfg->nkeys && !cfg->keys)) {
         return fail(det, AIRLOCK_ERR_INVAL, "argument", 0);
     }
     memset(res, 0, sizeof(*res));

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "airlock/trailer.h"
+#include "bytes.h"
 #include "record.h"
 
 _Static_assert(sizeof(airlock_ota_t) <= 1024, "airlock_ota_t grew past its documented size");
@@ -62,27 +63,6 @@ enum rec_type {
      AIRLOCK_IMAGE_F_COMPRESSED_LZMA2)
 
 /* ---- little helpers ------------------------------------------------------ */
-
-static uint16_t load16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t load32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-
-
-static bool ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    uint8_t d = 0;
-    for (size_t i = 0; i < n; i++) {
-        d = (uint8_t)(d | (a[i] ^ b[i]));
-    }
-    return d == 0;
-}
 
 static int set_det(airlock_ota_t *ota, int err, const char *field, uint32_t off)
 {

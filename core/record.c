@@ -5,25 +5,12 @@
  * visibly changes, and a torn one fails its marker, top bits or CRC.
  */
 #include "record.h"
+#include "bytes.h"
 
 #include <string.h>
 
 #define MARK 0x2au
 #define RAW 13u /* type + a + b + crc */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
 
 uint32_t record_crc32(uint32_t crc, const uint8_t *p, uint32_t n)
 {
@@ -54,9 +41,9 @@ void record_encode(uint8_t *rec, uint32_t size, uint8_t erased, uint32_t type, u
     uint8_t top = top_bit(erased);
     memset(rec, erased, size);
     raw[0] = (uint8_t)type;
-    put32(raw + 1, a);
-    put32(raw + 5, b);
-    put32(raw + 9, record_crc32(0, raw, 9));
+    store32(raw + 1, a);
+    store32(raw + 5, b);
+    store32(raw + 9, record_crc32(0, raw, 9));
     for (uint32_t i = 0; i < RECORD_BYTES - 1u; i++) {
         while (bits < 7) {
             acc |= (uint32_t)(in < RAW ? raw[in] : 0u) << bits;
@@ -90,12 +77,12 @@ bool record_decode(const uint8_t *rec, uint8_t erased, uint32_t *type, uint32_t 
             bits -= 8;
         }
     }
-    if (get32(raw + 9) != record_crc32(0, raw, 9)) {
+    if (load32(raw + 9) != record_crc32(0, raw, 9)) {
         return false;
     }
     *type = raw[0];
-    *a = get32(raw + 1);
-    *b = get32(raw + 5);
+    *a = load32(raw + 1);
+    *b = load32(raw + 5);
     return true;
 }
 
