@@ -91,20 +91,17 @@ void boot_feed(airlock_boot_t *b)
     }
 }
 
-int boot_read(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, void *buf, uint32_t len)
+int boot_read(const airlock_area_t *a, uint32_t off, void *buf, uint32_t len)
 {
-    (void)b; /* counted and watched by the port wrapper */
     if ((uint64_t)off + len > a->size) {
         return AIRLOCK_ERR_OUT_OF_BOUNDS;
     }
     return a->flash->read(a->flash->ctx, a->off + off, buf, len) ? AIRLOCK_ERR_IO : 0;
 }
 
-int boot_prog(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, const void *buf,
-              uint32_t len)
+int boot_prog(const airlock_area_t *a, uint32_t off, const void *buf, uint32_t len)
 {
     const airlock_flash_t *fl = a->flash;
-    (void)b;
     if ((uint64_t)off + len > a->size) {
         return AIRLOCK_ERR_OUT_OF_BOUNDS;
     }
@@ -114,12 +111,11 @@ int boot_prog(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, const vo
     return fl->sync && fl->sync(fl->ctx) != 0 ? AIRLOCK_ERR_IO : 0;
 }
 
-int boot_erase_range(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, uint32_t len)
+int boot_erase_range(const airlock_area_t *a, uint32_t off, uint32_t len)
 {
     const airlock_flash_t *fl = a->flash;
     uint32_t pos = off;
     uint64_t end = (uint64_t)off + len;
-    (void)b;
     if (end > a->size) {
         return AIRLOCK_ERR_OUT_OF_BOUNDS;
     }
@@ -139,8 +135,8 @@ int boot_erase_range(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, u
     return 0;
 }
 
-int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t *src,
-              uint32_t off, uint32_t len)
+int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t *src, uint32_t off,
+              uint32_t len)
 {
     uint32_t ws = dst->flash->write_size;
     /* whole write units per chunk; the buffer is a multiple of 32 bytes */
@@ -149,12 +145,12 @@ int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t
     while (done < len) {
         uint32_t n = len - done < chunk ? len - done : chunk;
         uint32_t padded = (n + ws - 1u) / ws * ws;
-        int rc = boot_read(b, src, off + done, b->cfg->buf, n);
+        int rc = boot_read(src, off + done, b->cfg->buf, n);
         if (rc) {
             return rc;
         }
         memset(b->cfg->buf + n, dst->flash->erased_val, padded - n);
-        rc = boot_prog(b, dst, off + done, b->cfg->buf, padded);
+        rc = boot_prog(dst, off + done, b->cfg->buf, padded);
         if (rc) {
             return rc;
         }
@@ -274,8 +270,8 @@ static int consume_request(airlock_boot_t *b)
     if (rc || st.magic != AIRLOCK_FIELD_SET || st.copy_done != AIRLOCK_FIELD_UNSET) {
         return rc;
     }
-    return airlock_trailer_write_flag(sec, &b->geom[AIRLOCK_AREA_SECONDARY],
-                                      AIRLOCK_FLAG_COPY_DONE, 0x01);
+    return airlock_trailer_write_flag(sec, &b->geom[AIRLOCK_AREA_SECONDARY], AIRLOCK_FLAG_COPY_DONE,
+                                      0x01);
 }
 
 static int boot_primary(airlock_boot_t *b, airlock_boot_result_t *res, bool confirmed);
@@ -303,7 +299,8 @@ static int boot_primary(airlock_boot_t *b, airlock_boot_result_t *res, bool conf
     int rc = boot_check_slot(b, AIRLOCK_AREA_PRIMARY, 0, &sc);
     if (rc) {
         if (rc != AIRLOCK_ERR_IO) {
-            boot_set_result(res, AIRLOCK_BOOT_FAILED, rc, "primary image does not verify: not booting");
+            boot_set_result(res, AIRLOCK_BOOT_FAILED, rc,
+                            "primary image does not verify: not booting");
             res->detail = sc.det;
         }
         res->slot = -1;
@@ -332,7 +329,7 @@ static int region_erased(airlock_boot_t *b, const airlock_area_t *a, uint32_t of
     *yes = true;
     for (uint32_t done = 0; done < len;) {
         uint32_t n = len - done < b->cfg->buf_len ? len - done : b->cfg->buf_len;
-        int rc = boot_read(b, a, off + done, b->cfg->buf, n);
+        int rc = boot_read(a, off + done, b->cfg->buf, n);
         if (rc) {
             return rc;
         }
@@ -361,7 +358,7 @@ int boot_erase_if_used(airlock_boot_t *b, const airlock_area_t *a, uint32_t from
             uint32_t lo = s > from ? s : from;
             int rc = region_erased(b, a, lo, e - lo, &clean);
             if (rc == 0 && !clean) {
-                rc = boot_erase_range(b, a, s, size);
+                rc = boot_erase_range(a, s, size);
             }
             if (rc) {
                 return rc;
@@ -412,10 +409,9 @@ int boot_finish_swap(airlock_boot_t *b, uint32_t type, uint32_t swapped_end)
 
 static int config(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_err_detail_t *det)
 {
-    if (!cfg || !cfg->layout || !cfg->engine || !cfg->crypto || !cfg->buf ||
-        cfg->buf_len < 64 || cfg->buf_len % 32 != 0 || cfg->max_trials == 0 ||
-        cfg->max_trials > AIRLOCK_TRIAL_MAX || (cfg->nkeys == 0 && !cfg->allow_unsigned) ||
-        (cfg->nkeys > 0 && !cfg->keys)) {
+    if (!cfg || !cfg->layout || !cfg->engine || !cfg->crypto || !cfg->buf || cfg->buf_len < 64 ||
+        cfg->buf_len % 32 != 0 || cfg->max_trials == 0 || cfg->max_trials > AIRLOCK_TRIAL_MAX ||
+        (cfg->nkeys == 0 && !cfg->allow_unsigned) || (cfg->nkeys > 0 && !cfg->keys)) {
         return AIRLOCK_ERR_INVAL;
     }
     int rc = airlock_layout_check(cfg->layout, det);
@@ -487,7 +483,7 @@ static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
         rc = airlock_trailer_add_trial(pri, g);
         if (rc == 0) {
             boot_set_result(res, AIRLOCK_BOOT_TRIAL, 0,
-                       "booting the unconfirmed update for another trial");
+                            "booting the unconfirmed update for another trial");
             return boot_primary(b, res, false);
         }
         if (rc != AIRLOCK_ERR_NOMEM) {
@@ -500,7 +496,7 @@ static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
         return rc;
     }
     boot_set_result(res, AIRLOCK_BOOT_REVERTED, 0,
-               "update was not confirmed in its trial boots: reverted to the previous image");
+                    "update was not confirmed in its trial boots: reverted to the previous image");
     return boot_primary(b, res, true);
 }
 
@@ -510,7 +506,7 @@ static int first_trial(airlock_boot_t *b, airlock_boot_result_t *res)
     int rc = trial(b, res);
     if (rc == 0 && res->action == AIRLOCK_BOOT_TRIAL) {
         boot_set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
-                   "installed the requested update; booting it for a trial");
+                        "installed the requested update; booting it for a trial");
     }
     return rc;
 }
@@ -537,7 +533,7 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
         upd.det.field = "header.version";
         upd.det.offset = at + 20;
         return reject(b, res, AIRLOCK_ERR_DOWNGRADE, &upd.det,
-                    "requested update is older than the running image: refused");
+                      "requested update is older than the running image: refused");
     }
     uint32_t floor = 0;
     bool has_floor = false;
@@ -556,12 +552,12 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
         upd.det.expected = floor;
         upd.det.found = upd.vr.sec_cnt;
         return reject(b, res, AIRLOCK_ERR_SEC_CNT_ROLLBACK, &upd.det,
-                    "requested update's security counter is below the device's: refused");
+                      "requested update's security counter is below the device's: refused");
     }
     /* The update must fit the primary as well (before any flash changes). */
     uint32_t reserve = e->reserve ? e->reserve(b) : 0;
-    uint32_t room = airlock_trailer_start(boot_area(b, AIRLOCK_AREA_PRIMARY),
-                                          &b->geom[AIRLOCK_AREA_PRIMARY]);
+    uint32_t room =
+        airlock_trailer_start(boot_area(b, AIRLOCK_AREA_PRIMARY), &b->geom[AIRLOCK_AREA_PRIMARY]);
     room = room > reserve ? room - reserve : 0;
     if (upd.img.end > room) {
         upd.det.field = "image end (primary slot)";
@@ -570,7 +566,7 @@ static int serve_request(airlock_boot_t *b, airlock_boot_result_t *res, int type
         upd.det.expected = room;
         upd.det.found = upd.img.end;
         return reject(b, res, AIRLOCK_ERR_TOO_BIG, &upd.det,
-                    "requested update does not fit the primary slot: refused");
+                      "requested update does not fit the primary slot: refused");
     }
     b->old_end = cur_rc == 0 ? cur.img.end : 0;
     /* Nothing to go back to (engine cannot keep it, or no valid old image). */
@@ -620,8 +616,8 @@ int airlock_boot_stage(const airlock_boot_cfg_t *cfg, uint32_t *offset, uint32_t
     }
     const airlock_engine_t *e = cfg->engine;
     uint32_t at = e->stage_offset ? e->stage_offset(&b) : 0;
-    uint32_t ps = airlock_trailer_start(boot_area(&b, AIRLOCK_AREA_PRIMARY),
-                                        &b.geom[AIRLOCK_AREA_PRIMARY]);
+    uint32_t ps =
+        airlock_trailer_start(boot_area(&b, AIRLOCK_AREA_PRIMARY), &b.geom[AIRLOCK_AREA_PRIMARY]);
     uint32_t ss = airlock_trailer_start(boot_area(&b, AIRLOCK_AREA_SECONDARY),
                                         &b.geom[AIRLOCK_AREA_SECONDARY]);
     ss = ss > at ? ss - at : 0;
@@ -681,9 +677,8 @@ int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_
         return rc;
     }
     if (st.magic == AIRLOCK_FIELD_SET && st.copy_done == AIRLOCK_FIELD_UNSET) {
-        return serve_request(b, res,
-                             st.image_ok == AIRLOCK_FIELD_SET ? AIRLOCK_SWAP_PERM
-                                                              : AIRLOCK_SWAP_TEST);
+        return serve_request(
+            b, res, st.image_ok == AIRLOCK_FIELD_SET ? AIRLOCK_SWAP_PERM : AIRLOCK_SWAP_TEST);
     }
     boot_set_result(res, AIRLOCK_BOOT_NORMAL, 0, "booting the primary image");
     return boot_primary(b, res, true);
@@ -704,8 +699,8 @@ int airlock_boot_request(const airlock_layout_t *layout, uint32_t max_sectors, b
     return airlock_boot_request_slot(layout, max_sectors, permanent, AIRLOCK_AREA_SECONDARY);
 }
 
-int airlock_boot_request_slot(const airlock_layout_t *layout, uint32_t max_sectors,
-                              bool permanent, int slot)
+int airlock_boot_request_slot(const airlock_layout_t *layout, uint32_t max_sectors, bool permanent,
+                              int slot)
 {
     airlock_trailer_geom_t g;
     if (!layout || airlock_layout_check(layout, NULL) != 0 ||

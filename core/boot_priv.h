@@ -15,21 +15,20 @@ const airlock_area_t *boot_area(const airlock_boot_t *b, int id);
  * Read / program (and sync) / erase within an area. b's port wrappers count
  * every operation in b->stats and feed the watchdog.
  */
-int boot_read(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, void *buf, uint32_t len);
-int boot_prog(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, const void *buf,
-              uint32_t len);
+int boot_read(const airlock_area_t *a, uint32_t off, void *buf, uint32_t len);
+int boot_prog(const airlock_area_t *a, uint32_t off, const void *buf, uint32_t len);
 
 /*
  * Erase every sector of area a that intersects [off, off + len), each once.
  */
-int boot_erase_range(airlock_boot_t *b, const airlock_area_t *a, uint32_t off, uint32_t len);
+int boot_erase_range(const airlock_area_t *a, uint32_t off, uint32_t len);
 
 /*
  * Copy [off, off + len) of src into dst at the same offset. The target range
  * must be erased. A last partial write unit is padded with the erased value.
  */
-int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t *src,
-              uint32_t off, uint32_t len);
+int boot_copy(airlock_boot_t *b, const airlock_area_t *dst, const airlock_area_t *src, uint32_t off,
+              uint32_t len);
 
 void boot_feed(airlock_boot_t *b);
 

@@ -31,7 +31,7 @@ static int install(airlock_boot_t *b, uint32_t image_len, int swap_type)
         return AIRLOCK_ERR_TOO_BIG;
     }
     /* The image's sectors, then the old trailer: a fresh primary. */
-    int rc = boot_erase_range(b, pri, 0, image_len);
+    int rc = boot_erase_range(pri, 0, image_len);
     if (rc == 0) {
         rc = boot_erase_if_used(b, pri, tstart, image_len);
     }

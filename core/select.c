@@ -38,8 +38,7 @@ static bool fits_ram(const airlock_boot_cfg_t *cfg, const airlock_image_t *img)
            (uint64_t)(a - cfg->ram_base) + img->end <= cfg->ram_size;
 }
 
-static int look(airlock_boot_t *b, struct cand *c, int id, bool ram, uint32_t floor,
-                bool has_floor)
+static int look(airlock_boot_t *b, struct cand *c, int id, bool ram, uint32_t floor, bool has_floor)
 {
     memset(c, 0, sizeof(*c));
     c->id = id;
@@ -80,7 +79,7 @@ static int load_into_ram(airlock_boot_t *b, const struct cand *c, airlock_boot_r
     const airlock_boot_cfg_t *cfg = b->cfg;
     const airlock_image_t *img = &c->sc.img;
     uint8_t *dst = cfg->ram + (img->hdr.load_addr - cfg->ram_base);
-    int rc = boot_read(b, boot_area(b, c->id), 0, dst, img->end);
+    int rc = boot_read(boot_area(b, c->id), 0, dst, img->end);
     if (rc) {
         return rc;
     }
@@ -113,8 +112,8 @@ static int choose(airlock_boot_t *b, airlock_boot_result_t *res, bool ram)
         floor = b->journal.sec_cnt;
     }
     for (int i = 0; i < 2; i++) {
-        int rc = look(b, &c[i], i == 0 ? AIRLOCK_AREA_PRIMARY : AIRLOCK_AREA_SECONDARY, ram,
-                      floor, has_floor);
+        int rc = look(b, &c[i], i == 0 ? AIRLOCK_AREA_PRIMARY : AIRLOCK_AREA_SECONDARY, ram, floor,
+                      has_floor);
         if (rc) {
             return rc;
         }
@@ -125,8 +124,8 @@ static int choose(airlock_boot_t *b, airlock_boot_result_t *res, bool ram)
         for (int i = 0; i < 2; i++) {
             if (c[i].eligible &&
                 (!best || c[i].tier < best->tier ||
-                 (c[i].tier == best->tier && airlock_version_cmp(&c[i].sc.img.hdr.version,
-                                                                 &best->sc.img.hdr.version) > 0))) {
+                 (c[i].tier == best->tier &&
+                  airlock_version_cmp(&c[i].sc.img.hdr.version, &best->sc.img.hdr.version) > 0))) {
                 best = &c[i];
             }
         }
@@ -142,8 +141,7 @@ static int choose(airlock_boot_t *b, airlock_boot_result_t *res, bool ram)
             if (rc == 0 && used < b->cfg->max_trials) {
                 rc = airlock_trailer_add_trial(a, g);
                 if (rc == 0) {
-                    boot_set_result(res, used == 0 ? AIRLOCK_BOOT_INSTALLED : AIRLOCK_BOOT_TRIAL,
-                                    0,
+                    boot_set_result(res, used == 0 ? AIRLOCK_BOOT_INSTALLED : AIRLOCK_BOOT_TRIAL, 0,
                                     used == 0 ? "booting the requested update for its first trial"
                                               : "booting the unconfirmed update for another trial");
                     goto hand_over;

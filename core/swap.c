@@ -52,22 +52,22 @@ uint32_t swap_largest_chunk(const airlock_boot_t *b, uint32_t limit)
     return biggest;
 }
 
-int swap_copy(airlock_boot_t *b, const airlock_area_t *dst, uint32_t to,
-              const airlock_area_t *src, uint32_t from, uint32_t len)
+int swap_copy(airlock_boot_t *b, const airlock_area_t *dst, uint32_t to, const airlock_area_t *src,
+              uint32_t from, uint32_t len)
 {
     uint32_t ws = dst->flash->write_size;
     uint32_t chunk = b->cfg->buf_len / ws * ws;
     for (uint32_t done = 0; done < len;) {
         uint32_t n = len - done < chunk ? len - done : chunk;
         uint32_t padded = (n + ws - 1u) / ws * ws;
-        int rc = boot_read(b, src, from + done, b->cfg->buf, n);
+        int rc = boot_read(src, from + done, b->cfg->buf, n);
         if (rc) {
             return rc;
         }
         for (uint32_t i = n; i < padded; i++) {
             b->cfg->buf[i] = dst->flash->erased_val;
         }
-        rc = boot_prog(b, dst, to + done, b->cfg->buf, padded);
+        rc = boot_prog(dst, to + done, b->cfg->buf, padded);
         if (rc) {
             return rc;
         }
@@ -77,8 +77,7 @@ int swap_copy(airlock_boot_t *b, const airlock_area_t *dst, uint32_t to,
     return 0;
 }
 
-int swap_begin(airlock_boot_t *b, uint32_t new_len, int swap_type, uint32_t stage,
-               uint32_t reserve)
+int swap_begin(airlock_boot_t *b, uint32_t new_len, int swap_type, uint32_t stage, uint32_t reserve)
 {
     journal_t *j = boot_journal(b);
     const airlock_area_t *p = boot_area(b, AIRLOCK_AREA_PRIMARY);
@@ -129,14 +128,13 @@ uint32_t swap_type(const airlock_boot_t *b)
     return (&b->journal)->swap_type;
 }
 
-int swap_step(airlock_boot_t *b, uint32_t k, uint32_t step, const airlock_area_t *dst,
-              uint32_t to, uint32_t span, const airlock_area_t *src, uint32_t from,
-              uint32_t len)
+int swap_step(airlock_boot_t *b, uint32_t k, uint32_t step, const airlock_area_t *dst, uint32_t to,
+              uint32_t span, const airlock_area_t *src, uint32_t from, uint32_t len)
 {
     if (swap_done(b, k, step)) {
         return 0;
     }
-    int rc = boot_erase_range(b, dst, to, span);
+    int rc = boot_erase_range(dst, to, span);
     rc = rc ? rc : swap_copy(b, dst, to, src, from, len);
     return rc ? rc : swap_step_done(b, k, step);
 }

@@ -21,8 +21,8 @@ static int check(const airlock_boot_t *b, airlock_err_detail_t *det)
         why = "status area (swap-scratch keeps its journal there)";
     } else if (!sc->flash) {
         why = "scratch area (swap-scratch needs one)";
-    } else if (sc->size < swap_largest_chunk(
-                              b, airlock_trailer_start(p, &b->geom[AIRLOCK_AREA_PRIMARY]))) {
+    } else if (sc->size <
+               swap_largest_chunk(b, airlock_trailer_start(p, &b->geom[AIRLOCK_AREA_PRIMARY]))) {
         why = "scratch area smaller than the largest chunk of the slots";
     }
     return swap_refuse(det, why);
