@@ -454,6 +454,30 @@ static int resume(airlock_boot_t *b, airlock_boot_result_t *res)
     return e->install(b, 0, (int)j->swap_type);
 }
 
+/*
+ * Before a revert: journal which update it removes (the device agent reports
+ * it as reverted-from; the swap itself overwrites that image). A primary
+ * that no longer parses is journalled as nothing.
+ */
+static int note_reverted(airlock_boot_t *b)
+{
+    journal_t *j = boot_journal(b);
+    airlock_source_t src;
+    airlock_image_t img;
+    if (j->in_swap) {
+        return 0; /* resuming an interrupted revert: noted before it began */
+    }
+    airlock_area_source(boot_area(b, AIRLOCK_AREA_PRIMARY), &src);
+    int rc = airlock_image_parse(&src, &img, NULL);
+    if (rc) {
+        return rc == AIRLOCK_ERR_IO ? rc : 0;
+    }
+    const airlock_version_t *v = &img.hdr.version;
+    return journal_append(j, JR_REVERTED,
+                          (uint32_t)v->major << 24 | (uint32_t)v->minor << 16 | v->revision,
+                          v->build);
+}
+
 /* An update on trial: confirmed by the image, another trial, or revert. */
 static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
 {
@@ -491,7 +515,10 @@ static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
         }
         /* every record place spent by torn writes: the trials are over */
     }
-    rc = b->cfg->engine->revert(b);
+    rc = note_reverted(b);
+    if (rc == 0) {
+        rc = b->cfg->engine->revert(b);
+    }
     if (rc) {
         return rc;
     }

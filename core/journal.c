@@ -72,6 +72,10 @@ static void apply(journal_t *j, uint32_t type, uint32_t a, uint32_t b)
         j->extent = b;
         j->has_step = false;
         j->trial = false;
+        j->reverted = false;
+        if (a != 4u) { /* a new install: what an earlier revert removed is history */
+            j->has_rev_version = false;
+        }
         break;
     case JR_STEP:
         j->has_step = true;
@@ -81,7 +85,8 @@ static void apply(journal_t *j, uint32_t type, uint32_t a, uint32_t b)
     case JR_END:
         j->in_swap = false;
         j->has_step = false;
-        j->trial = a == 2u; /* AIRLOCK_SWAP_TEST */
+        j->trial = a == 2u;    /* AIRLOCK_SWAP_TEST */
+        j->reverted = a == 4u; /* AIRLOCK_SWAP_REVERT */
         j->extent = b;
         break;
     case JR_RESOLVE:
@@ -89,6 +94,13 @@ static void apply(journal_t *j, uint32_t type, uint32_t a, uint32_t b)
         break;
     case JR_LEN:
         j->new_len = a;
+        break;
+    case JR_REVERTED:
+        j->has_rev_version = true;
+        j->rev_version.major = (uint8_t)(a >> 24);
+        j->rev_version.minor = (uint8_t)(a >> 16);
+        j->rev_version.revision = (uint16_t)a;
+        j->rev_version.build = b;
         break;
     case JR_SECCNT:
         if (!j->has_sec_cnt || a > j->sec_cnt) {
@@ -137,7 +149,8 @@ static int replay(journal_t *j)
     return 0;
 }
 
-int journal_open(journal_t *j, const airlock_area_t *area)
+/* Geometry of the two journal sectors; then which one is current. */
+static int locate(journal_t *j, const airlock_area_t *area, int64_t *g0, int64_t *g1)
 {
     uint32_t start, size;
     memset(j, 0, sizeof(*j));
@@ -156,13 +169,26 @@ int journal_open(journal_t *j, const airlock_area_t *area)
         j->sec_size[s] = size;
         off += size;
     }
-    int64_t g0 = header_gen(j, 0), g1 = header_gen(j, 1);
-    if (g0 == -2 || g1 == -2) {
+    *g0 = header_gen(j, 0);
+    *g1 = header_gen(j, 1);
+    if (*g0 == -2 || *g1 == -2) {
         return AIRLOCK_ERR_IO;
+    }
+    j->active = *g1 > *g0 ? 1 : 0;
+    j->gen = (uint32_t)(*g1 > *g0 ? *g1 : *g0);
+    return 0;
+}
+
+int journal_open(journal_t *j, const airlock_area_t *area)
+{
+    int64_t g0, g1;
+    int rc = locate(j, area, &g0, &g1);
+    if (rc) {
+        return rc;
     }
     if (g0 < 0 && g1 < 0) {
         /* Blank (or never completed) journal: start one in sector 0. */
-        int rc = erase_sec(j, 0);
+        rc = erase_sec(j, 0);
         if (rc == 0) {
             rc = prog_rec(j, 0, 0, JR_HDR, 1, 0);
         }
@@ -171,8 +197,16 @@ int journal_open(journal_t *j, const airlock_area_t *area)
         j->next = j->rec_size;
         return rc;
     }
-    j->active = g1 > g0 ? 1 : 0;
-    j->gen = (uint32_t)(g1 > g0 ? g1 : g0);
+    return replay(j);
+}
+
+int journal_peek(journal_t *j, const airlock_area_t *area)
+{
+    int64_t g0, g1;
+    int rc = locate(j, area, &g0, &g1);
+    if (rc || (g0 < 0 && g1 < 0)) {
+        return rc; /* a blank journal holds nothing: the zeroed state */
+    }
     return replay(j);
 }
 
@@ -184,6 +218,13 @@ static int compact(journal_t *j)
     int rc = erase_sec(j, o);
     if (rc == 0 && j->has_sec_cnt) {
         rc = prog_rec(j, o, pos, JR_SECCNT, j->sec_cnt, 0);
+        pos += j->rec_size;
+    }
+    if (rc == 0 && j->has_rev_version) {
+        const airlock_version_t *v = &j->rev_version;
+        rc = prog_rec(j, o, pos, JR_REVERTED,
+                      (uint32_t)v->major << 24 | (uint32_t)v->minor << 16 | v->revision,
+                      v->build);
         pos += j->rec_size;
     }
     if (rc == 0 && j->in_swap) {
@@ -198,8 +239,8 @@ static int compact(journal_t *j)
             pos += j->rec_size;
         }
     }
-    if (rc == 0 && j->trial) {
-        rc = prog_rec(j, o, pos, JR_END, 2u, j->extent);
+    if (rc == 0 && !j->in_swap && (j->trial || j->reverted)) {
+        rc = prog_rec(j, o, pos, JR_END, j->trial ? 2u : 4u, j->extent);
         pos += j->rec_size;
     }
     /* The header last: the sector counts only once its summary is whole. */

@@ -23,6 +23,8 @@ enum journal_type {
     JR_RESOLVE = 5, /* a: 1 confirmed; ends a trial */
     JR_SECCNT = 6,  /* a: security counter value */
     JR_LEN = 7,     /* a: length of the update a following BEGIN installs */
+    JR_REVERTED = 8, /* the update a following revert removes: a: major<<24 | minor<<16 |
+                        revision, b: build */
 };
 
 /* The journal's state lives in airlock_boot_t (include/airlock/boot.h). */
@@ -34,6 +36,13 @@ typedef airlock_journal_t journal_t;
  * it. Returns 0, AIRLOCK_ERR_IO or AIRLOCK_ERR_LAYOUT (area too small).
  */
 int journal_open(journal_t *j, const airlock_area_t *area);
+
+/*
+ * Read the journal on area without writing anything (a blank area reads as
+ * the empty state): for callers that only look, such as the device agent.
+ * Returns 0, AIRLOCK_ERR_IO or AIRLOCK_ERR_LAYOUT.
+ */
+int journal_peek(journal_t *j, const airlock_area_t *area);
 
 /* Append one record (compacting into the other sector when full). */
 int journal_append(journal_t *j, uint32_t type, uint32_t a, uint32_t b);

@@ -30,6 +30,7 @@
 
 #include "airlock/trailer.h"
 #include "bytes.h"
+#include "journal.h"
 #include "record.h"
 
 _Static_assert(sizeof(airlock_ota_t) <= 1024, "airlock_ota_t grew past its documented size");
@@ -591,38 +592,65 @@ static void geom_for(const airlock_boot_cfg_t *cfg, int id, airlock_trailer_geom
     g->max_sectors = cfg->max_sectors ? cfg->max_sectors : AIRLOCK_TRAILER_DEFAULT_MAX_SECTORS;
 }
 
-/* Version and security counter of the image in the primary, if it parses. */
+/*
+ * The security counter floor: the boot journal's (what confirmed images
+ * raised it to) and the running image's, whichever is higher.
+ */
+static int sec_cnt_floor(const airlock_boot_cfg_t *cfg, const airlock_image_t *run_img,
+                         const airlock_source_t *src, bool *has, uint32_t *floor)
+{
+    const airlock_area_t *st = &cfg->layout->area[AIRLOCK_AREA_STATUS];
+    airlock_tlv_iter_t it;
+    airlock_tlv_t tlv;
+    int rc = 0;
+    *has = false;
+    *floor = 0;
+    if (st->flash) {
+        journal_t j;
+        rc = journal_peek(&j, st);
+        if (rc) {
+            return rc;
+        }
+        *has = j.has_sec_cnt;
+        *floor = j.sec_cnt;
+    }
+    if (!run_img) {
+        return 0;
+    }
+    airlock_tlv_iter_init(&it, run_img);
+    while ((rc = airlock_tlv_next(&it, src, &tlv, NULL)) == 1) {
+        uint8_t raw[4];
+        if (tlv.prot && tlv.type == AIRLOCK_TLV_SEC_CNT && tlv.len == 4) {
+            if (src->read(src->ctx, tlv.off, raw, 4) != 0) {
+                return AIRLOCK_ERR_IO;
+            }
+            if (!*has || load32(raw) > *floor) {
+                *floor = load32(raw);
+            }
+            *has = true;
+            break;
+        }
+    }
+    return rc == AIRLOCK_ERR_IO ? rc : 0;
+}
+
+/* Version of the image in the primary, if it parses, and the counter floor. */
 static int read_running(airlock_ota_t *ota)
 {
     const airlock_area_t *pri = &ota->cfg->layout->area[AIRLOCK_AREA_PRIMARY];
     airlock_source_t src;
     airlock_image_t img;
-    airlock_tlv_iter_t it;
-    airlock_tlv_t tlv;
-    int rc;
     airlock_area_source(pri, &src);
-    rc = airlock_image_parse(&src, &img, NULL);
+    int rc = airlock_image_parse(&src, &img, NULL);
     if (rc == AIRLOCK_ERR_IO) {
         return rc;
     }
-    if (rc) {
-        return 0; /* nothing valid running: nothing to compare with */
+    if (rc == 0) {
+        ota->run_valid = true;
+        ota->run_version = img.hdr.version;
     }
-    ota->run_valid = true;
-    ota->run_version = img.hdr.version;
-    airlock_tlv_iter_init(&it, &img);
-    while ((rc = airlock_tlv_next(&it, &src, &tlv, NULL)) == 1) {
-        uint8_t raw[4];
-        if (tlv.prot && tlv.type == AIRLOCK_TLV_SEC_CNT && tlv.len == 4) {
-            if (src.read(src.ctx, tlv.off, raw, 4) != 0) {
-                return AIRLOCK_ERR_IO;
-            }
-            ota->run_has_sec_cnt = true;
-            ota->run_sec_cnt = load32(raw);
-            break;
-        }
-    }
-    return rc == AIRLOCK_ERR_IO ? rc : 0;
+    return sec_cnt_floor(ota->cfg, rc == 0 ? &img : NULL, &src, &ota->run_has_sec_cnt,
+                         &ota->run_sec_cnt);
 }
 
 /* Everything begin and resume share: geometry, room, the running image. */
@@ -1148,6 +1176,21 @@ int airlock_ota_confirm(const airlock_boot_cfg_t *cfg)
     return airlock_boot_confirm(cfg->layout, cfg->max_sectors);
 }
 
+/* Parse the image at offset at of area a; *ok and *v when it parses. */
+static int peek_version(const airlock_area_t *a, uint32_t at, bool *ok, airlock_version_t *v)
+{
+    airlock_area_t sub = {a->flash, a->off + at, a->size - at};
+    airlock_source_t src;
+    airlock_image_t img;
+    airlock_area_source(&sub, &src);
+    int rc = airlock_image_parse(&src, &img, NULL);
+    *ok = rc == 0;
+    if (rc == 0) {
+        *v = img.hdr.version;
+    }
+    return rc == AIRLOCK_ERR_IO ? rc : 0;
+}
+
 int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st)
 {
     airlock_trailer_geom_t g;
@@ -1165,6 +1208,7 @@ int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st)
     }
     const airlock_area_t *pri = &cfg->layout->area[AIRLOCK_AREA_PRIMARY];
     const airlock_area_t *sec = &cfg->layout->area[AIRLOCK_AREA_SECONDARY];
+    const airlock_area_t *status = &cfg->layout->area[AIRLOCK_AREA_STATUS];
     geom_for(cfg, AIRLOCK_AREA_PRIMARY, &g);
     rc = airlock_trailer_load(pri, &g, &t);
     if (rc) {
@@ -1172,6 +1216,8 @@ int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st)
     }
     st->on_trial = t.magic == AIRLOCK_FIELD_SET && t.image_ok == AIRLOCK_FIELD_UNSET;
     st->confirmed = !st->on_trial;
+    /* direct-xip / ram-load: the bootloader marks a slot it gave up on */
+    bool pri_rejected = t.magic == AIRLOCK_FIELD_SET && t.swap_type == AIRLOCK_SWAP_REVERT;
     airlock_area_source(pri, &src);
     rc = airlock_image_parse(&src, &img, NULL);
     if (rc == AIRLOCK_ERR_IO) {
@@ -1181,26 +1227,43 @@ int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st)
         st->running_valid = true;
         st->running_version = img.hdr.version;
     }
+    rc = sec_cnt_floor(cfg, st->running_valid ? &img : NULL, &src, &st->has_sec_cnt,
+                       &st->sec_cnt);
+    if (rc) {
+        return rc;
+    }
     geom_for(cfg, AIRLOCK_AREA_SECONDARY, &g);
     rc = airlock_trailer_load(sec, &g, &t);
     if (rc) {
         return rc;
     }
-    st->pending = t.magic == AIRLOCK_FIELD_SET && t.copy_done == AIRLOCK_FIELD_UNSET;
+    st->pending = t.magic == AIRLOCK_FIELD_SET && t.copy_done == AIRLOCK_FIELD_UNSET &&
+                  t.swap_type != AIRLOCK_SWAP_REVERT;
     st->pending_permanent = st->pending && t.image_ok == AIRLOCK_FIELD_SET;
     if (st->pending) {
-        airlock_area_t a = {sec->flash, sec->off + at, sec->size - at};
-        airlock_area_source(&a, &src);
-        rc = airlock_image_parse(&src, &img, NULL);
-        if (rc == AIRLOCK_ERR_IO) {
+        rc = peek_version(sec, at, &st->pending_valid, &st->pending_version);
+        if (rc) {
             return rc;
         }
-        if (rc == 0) {
-            st->pending_valid = true;
-            st->pending_version = img.hdr.version;
-        }
     }
-    return 0;
+    if (status->flash) {
+        journal_t j;
+        rc = journal_peek(&j, status);
+        if (rc) {
+            return rc;
+        }
+        st->reverted = j.reverted;
+        st->reverted_valid = j.reverted && j.has_rev_version;
+        st->reverted_version = j.rev_version;
+    }
+    if (!st->reverted && t.magic == AIRLOCK_FIELD_SET && t.swap_type == AIRLOCK_SWAP_REVERT) {
+        st->reverted = true;
+        rc = peek_version(sec, at, &st->reverted_valid, &st->reverted_version);
+    } else if (!st->reverted && pri_rejected) {
+        st->reverted = true;
+        rc = peek_version(pri, 0, &st->reverted_valid, &st->reverted_version);
+    }
+    return rc;
 }
 
 uint32_t airlock_ota_pos(const airlock_ota_t *ota)

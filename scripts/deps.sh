@@ -21,6 +21,9 @@ PACKAGES=(
     dpkg-dev                                     # dpkg-source, for the mbedTLS source
     python3                                      # scripts/stack-report.py
     ca-certificates
+    libcurl4-openssl-dev curl                    # agent/ HTTPS download; bench/download baseline
+    libmicrohttpd-dev libgnutls28-dev            # HTTPS test server fixture; the update server
+    libsqlite3-dev sqlite3                       # server store (embedded default)
 )
 
 CACHE="${AIRLOCK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock}"

@@ -162,6 +162,9 @@ typedef struct airlock_journal {
     uint32_t step_chunk;
     uint32_t step;
     bool trial;          /* a TEST swap completed and is not resolved yet */
+    bool reverted;       /* the last completed swap was a revert */
+    bool has_rev_version;
+    airlock_version_t rev_version; /* the image that revert removed */
     bool has_sec_cnt;
     uint32_t sec_cnt;
 } airlock_journal_t;

@@ -124,7 +124,8 @@ int airlock_ota_resume(airlock_ota_t *ota, const airlock_boot_cfg_t *cfg, const 
  *   DOWNGRADE (byte 28: version older than the running image),
  *   BAD_TLV_INFO / BAD_TLV (malformed TLV areas),
  *   SEC_CNT_ROLLBACK (end of the protected TLVs: security counter below
- *     the running image's, or missing when it has one),
+ *     the device's floor, the higher of the running image's and the one
+ *     the boot journal recorded; or missing when there is a floor),
  *   UNKNOWN_KEY (end of the first KEYHASH value: no trusted key has it),
  *   OUT_OF_BOUNDS (bytes past the image's end, or a size_or_0 mismatch).
  * Bytes are programmed in write units as they come; a trailing partial unit
@@ -175,10 +176,22 @@ typedef struct airlock_ota_status {
     bool pending_permanent; /* ... requested permanent */
     bool pending_valid;     /* ... and its image parses (version below) */
     airlock_version_t pending_version;
+    /*
+     * The last update was taken back by the bootloader (not confirmed within
+     * its trial boots); cleared by the next install. reverted_valid: its
+     * version (reverted_version) is known.
+     */
+    bool reverted;
+    bool reverted_valid;
+    airlock_version_t reverted_version;
+    /* The lowest security counter an update may carry (journal, running image). */
+    bool has_sec_cnt;
+    uint32_t sec_cnt;
 } airlock_ota_status_t;
 
 /*
- * Read both trailers and the primary's header. Returns 0, INVAL or IO.
+ * Read both trailers, the primary's header and the boot journal (never
+ * writing). Returns 0, INVAL, LAYOUT or IO.
  */
 int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st);
 

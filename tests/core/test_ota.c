@@ -681,6 +681,110 @@ static void test_resume_ids(void **state)
     dev_close(&d);
 }
 
+/* Download im, request it (trial) and boot: the bootloader installs it. */
+static void install_trial(struct dev *d, const struct img *im, const uint8_t *id)
+{
+    airlock_ota_t ota;
+    uint64_t rng = 77;
+    assert_int_equal(airlock_ota_begin(&ota, &d->cfg, (uint32_t)im->len, id), 0);
+    assert_int_equal(feed(&ota, im, 0, &rng), 0);
+    assert_int_equal(airlock_ota_end(&ota), 0);
+    assert_int_equal(airlock_ota_set_pending(&ota, false), 0);
+    airlock_ota_abort(&ota);
+    boot_expect(d, AIRLOCK_BOOT_INSTALLED);
+}
+
+/* An unconfirmed update is reverted; the state names what was reverted. */
+static void test_state_reverted(void **state)
+{
+    (void)state;
+    struct dev d;
+    airlock_ota_status_t st;
+    dev_open(&d, &airlock_engine_swap_2n);
+    struct img v10 = mkimg(1, 0, 9000, 1, 1, 3, &key);
+    struct img v11 = mkimg(1, 1, 12000, 2, 1, 3, &key);
+    struct img v12 = mkimg(1, 2, 15000, 3, 1, 3, &key);
+    put_primary(&d, &v10);
+    assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
+    assert_false(st.reverted);
+    assert_true(st.has_sec_cnt);
+    assert_int_equal(st.sec_cnt, 3);
+    install_trial(&d, &v11, id_a);
+    assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
+    assert_true(st.on_trial);
+    assert_false(st.reverted);
+    /* max_trials 1: the next boot without a confirmation reverts */
+    boot_expect(&d, AIRLOCK_BOOT_REVERTED);
+    assert_memory_equal(area_bytes(&d, AIRLOCK_AREA_PRIMARY), v10.p, v10.len);
+    assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
+    assert_true(st.confirmed);
+    assert_false(st.pending);
+    assert_int_equal(st.running_version.minor, 0);
+    assert_true(st.reverted);
+    assert_true(st.reverted_valid);
+    assert_int_equal(st.reverted_version.major, 1);
+    assert_int_equal(st.reverted_version.minor, 1);
+    /* still said after more boots */
+    boot_expect(&d, AIRLOCK_BOOT_NORMAL);
+    assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
+    assert_true(st.reverted);
+    assert_int_equal(st.reverted_version.minor, 1);
+    /* the next install clears it */
+    install_trial(&d, &v12, id_b);
+    assert_int_equal(airlock_ota_confirm(&d.cfg), 0);
+    assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
+    assert_false(st.reverted);
+    assert_false(st.reverted_valid);
+    assert_int_equal(st.running_version.minor, 2);
+    free(v10.p);
+    free(v11.p);
+    free(v12.p);
+    dev_close(&d);
+}
+
+/*
+ * The security counter floor comes from the boot journal too: an image put
+ * back in the primary by other means does not lower it.
+ */
+static void test_sec_cnt_journal_floor(void **state)
+{
+    (void)state;
+    struct dev d;
+    airlock_ota_t ota;
+    airlock_ota_status_t st;
+    dev_open(&d, &airlock_engine_swap_2n);
+    struct img v10 = mkimg(1, 0, 9000, 1, 1, 3, &key);
+    struct img v11 = mkimg(1, 1, 12000, 2, 1, 7, &key);
+    struct img v12 = mkimg(1, 2, 12000, 3, 1, 5, &key);
+    put_primary(&d, &v10);
+    install_trial(&d, &v11, id_a);
+    assert_int_equal(airlock_ota_confirm(&d.cfg), 0);
+    boot_expect(&d, AIRLOCK_BOOT_NORMAL); /* a confirmed boot journals counter 7 */
+    /* a factory programmer puts v1.0 (counter 3) back */
+    const airlock_area_t *p = area(&d, AIRLOCK_AREA_PRIMARY);
+    uint8_t *blank = malloc(p->size);
+    assert_non_null(blank);
+    memset(blank, 0xff, p->size);
+    assert_int_equal(airlock_sim_flash_load(d.sim, p->off, blank, p->size), 0);
+    free(blank);
+    put_primary(&d, &v10);
+    assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
+    assert_int_equal(st.running_version.minor, 0);
+    assert_true(st.has_sec_cnt);
+    assert_int_equal(st.sec_cnt, 7);
+    /* v1.2 is newer than v1.0 but its counter 5 is below the floor 7 */
+    assert_int_equal(airlock_ota_begin(&ota, &d.cfg, 0, id_b), 0);
+    uint64_t rng = 5;
+    assert_int_equal(feed(&ota, &v12, 0, &rng), AIRLOCK_ERR_SEC_CNT_ROLLBACK);
+    assert_int_equal(airlock_ota_detail(&ota)->expected, 7);
+    assert_int_equal(airlock_ota_detail(&ota)->found, 5);
+    airlock_ota_abort(&ota);
+    free(v10.p);
+    free(v11.p);
+    free(v12.p);
+    dev_close(&d);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -705,7 +809,8 @@ int main(void)
         cmocka_unit_test(test_one_byte_writes),    cmocka_unit_test(test_early_rejections),
         cmocka_unit_test(test_end_rejects),        cmocka_unit_test(test_resume_ids),
         cmocka_unit_test(test_powercut_overwrite), cmocka_unit_test(test_powercut_swap2n),
-        cmocka_unit_test(test_powercut_full_slot),
+        cmocka_unit_test(test_powercut_full_slot), cmocka_unit_test(test_state_reverted),
+        cmocka_unit_test(test_sec_cnt_journal_floor),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
