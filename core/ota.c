@@ -1271,6 +1271,11 @@ uint32_t airlock_ota_pos(const airlock_ota_t *ota)
     return ota ? ota->pos : 0;
 }
 
+uint32_t airlock_ota_image_len(const airlock_ota_t *ota)
+{
+    return ota ? ota->end : 0;
+}
+
 const airlock_err_detail_t *airlock_ota_detail(const airlock_ota_t *ota)
 {
     return &ota->det;

@@ -14,7 +14,8 @@
     X(verify, "check an image's hash and signature against trusted keys")                          \
     X(dump, "show an image's header, TLVs, hash, signer and trailer")                              \
     X(layout, "check, show and list flash layouts (check|show|list)")                              \
-    X(powercut, "prove an update survives a power cut at every flash operation")
+    X(powercut, "prove an update survives a power cut at every flash operation")                  \
+    X(fetch, "download an update over HTTPS into a simulated device's secondary slot")
 
 #define CLI_DECLARE_(name, summary) int cmd_##name(int argc, char **argv);
 CLI_COMMANDS(CLI_DECLARE_)

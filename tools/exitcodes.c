@@ -50,6 +50,16 @@ int airlock_exit_for_err(int err)
         return EXIT_LAYOUT;
     case AIRLOCK_ERR_CRYPTO:
         return EXIT_INTERNAL;
+    case AIRLOCK_ERR_NETWORK:
+        return EXIT_NETWORK;
+    case AIRLOCK_ERR_TLS:
+        return EXIT_TLS;
+    case AIRLOCK_ERR_HTTP:
+        return EXIT_HTTP;
+    case AIRLOCK_ERR_INCOMPLETE:
+        return EXIT_MALFORMED;
+    case AIRLOCK_ERR_CANCELLED:
+        return EXIT_CANCELLED;
     }
     /* Not an airlock_err value at all: a bug somewhere, not the user's fault. */
     return EXIT_INTERNAL;

@@ -19,6 +19,10 @@ enum airlock_exit {
     EXIT_INTERNAL = 11,   /* crypto library or internal failure */
     EXIT_LAYOUT = 12,     /* flash layout file invalid (tools/layout_file.h) */
     EXIT_POWERCUT = 13,   /* `powercut`: a power cut left the simulated device broken */
+    EXIT_NETWORK = 14,    /* download failed after every retry (connection, timeouts) */
+    EXIT_TLS = 15,        /* server certificate rejected: CA chain, host name, dates, pin */
+    EXIT_HTTP = 16,       /* server answered with an error status (404, 403, ...) */
+    EXIT_CANCELLED = 17,  /* interrupted (SIGINT/SIGTERM); the download can be resumed */
 };
 
 /* Exit code for a library error (enum airlock_err). */

@@ -26,7 +26,6 @@
 #include "pkey.h"
 #include "util.h"
 
-#define MAX_KEYS 16
 
 struct file_src {
     int fd;
@@ -75,38 +74,6 @@ static int open_image(const char *path, struct file_src *f, airlock_source_t *sr
     return EXIT_OK_;
 }
 
-/* Trusted keys given with -k, in the order given. */
-struct keyring {
-    cli_key_t keys[MAX_KEYS];
-    const char *paths[MAX_KEYS];
-    airlock_pubkey_t pub[MAX_KEYS];
-    size_t n;
-};
-
-static int ring_add(struct keyring *r, const char *path)
-{
-    if (r->n == MAX_KEYS) {
-        return cli_fail(EXIT_USAGE, "at most %d keys may be given with -k", MAX_KEYS);
-    }
-    int rc = cli_key_load(path, &r->keys[r->n]);
-    if (rc) {
-        return rc;
-    }
-    r->paths[r->n] = path;
-    r->pub[r->n].type = r->keys[r->n].type;
-    r->pub[r->n].der = r->keys[r->n].der;
-    r->pub[r->n].der_len = r->keys[r->n].der_len;
-    r->n++;
-    return EXIT_OK_;
-}
-
-static void ring_free(struct keyring *r)
-{
-    for (size_t i = 0; i < r->n; i++) {
-        cli_key_free(&r->keys[i]);
-    }
-}
-
 static const airlock_crypto_t *backend_by_name(const char *name)
 {
     if (strcmp(name, "openssl") == 0) {
@@ -145,7 +112,7 @@ static char *hex_at(const airlock_source_t *src, uint32_t off, uint32_t len, cha
  * offset and expected/found values, then advice specific to the error.
  */
 static void describe(int rc, const airlock_err_detail_t *det, const airlock_source_t *src,
-                     const airlock_verify_result_t *res, const struct keyring *ring, char *out,
+                     const airlock_verify_result_t *res, const cli_keyring_t *ring, char *out,
                      size_t n)
 {
     size_t len = 0;
@@ -249,7 +216,7 @@ static void print_json(json_t *o)
 
 /* Options shared by verify and dump. */
 struct inspect_opts {
-    struct keyring ring;
+    cli_keyring_t ring;
     const airlock_crypto_t *crypto;
     const char *backend;
     int json;
@@ -281,7 +248,7 @@ static int parse_inspect(int argc, char **argv, struct inspect_opts *o, void (*u
         int rc = EXIT_OK_;
         switch (c) {
         case 'k':
-            rc = ring_add(&o->ring, optarg);
+            rc = cli_keyring_add(&o->ring, optarg);
             break;
         case OPT_JSON:
             o->json = 1;
@@ -306,7 +273,7 @@ static int parse_inspect(int argc, char **argv, struct inspect_opts *o, void (*u
             break;
         case 'h':
             usage(stdout);
-            ring_free(&o->ring);
+            cli_keyring_free(&o->ring);
             return -1;
         default:
             usage(stderr);
@@ -314,19 +281,19 @@ static int parse_inspect(int argc, char **argv, struct inspect_opts *o, void (*u
             break;
         }
         if (rc) {
-            ring_free(&o->ring);
+            cli_keyring_free(&o->ring);
             return rc;
         }
     }
     if (optind != argc - 1) {
         usage(stderr);
-        ring_free(&o->ring);
+        cli_keyring_free(&o->ring);
         return cli_fail(EXIT_USAGE, "expected exactly one IMAGE argument");
     }
     o->path = argv[optind];
     o->crypto = backend_by_name(o->backend);
     if (!o->crypto) {
-        ring_free(&o->ring);
+        cli_keyring_free(&o->ring);
         return cli_fail(EXIT_USAGE, "--backend must be openssl or mbedtls, not %s", o->backend);
     }
     return EXIT_OK_;
@@ -372,7 +339,7 @@ static int start_inspect(int argc, char **argv, void (*usage)(FILE *), struct in
     }
     rc = open_image(o->path, f, src);
     if (rc) {
-        ring_free(&o->ring);
+        cli_keyring_free(&o->ring);
         return rc;
     }
     inspect(src, o, out);
@@ -454,7 +421,7 @@ int cmd_verify(int argc, char **argv)
         cli_fail(airlock_exit_for_err(err), "%s: %s", o.path, out.msg);
     }
     close(f.fd);
-    ring_free(&o.ring);
+    cli_keyring_free(&o.ring);
     return airlock_exit_for_err(err);
 }
 
@@ -708,6 +675,6 @@ int cmd_dump(int argc, char **argv)
         }
     }
     close(f.fd);
-    ring_free(&o.ring);
+    cli_keyring_free(&o.ring);
     return airlock_exit_for_err(err);
 }

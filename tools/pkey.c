@@ -438,3 +438,28 @@ int cli_key_private_pem(const cli_key_t *key, char **pem, size_t *len)
     }
     return EXIT_OK_;
 }
+
+int cli_keyring_add(cli_keyring_t *r, const char *path)
+{
+    if (r->n == CLI_MAX_KEYS) {
+        return cli_fail(EXIT_USAGE, "at most %d keys may be given with -k", CLI_MAX_KEYS);
+    }
+    int rc = cli_key_load(path, &r->keys[r->n]);
+    if (rc) {
+        return rc;
+    }
+    r->paths[r->n] = path;
+    r->pub[r->n].type = r->keys[r->n].type;
+    r->pub[r->n].der = r->keys[r->n].der;
+    r->pub[r->n].der_len = r->keys[r->n].der_len;
+    r->n++;
+    return EXIT_OK_;
+}
+
+void cli_keyring_free(cli_keyring_t *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        cli_key_free(&r->keys[i]);
+    }
+    r->n = 0;
+}

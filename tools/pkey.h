@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "airlock/crypto.h"
+#include "airlock/image.h"
 
 typedef struct cli_key {
     EVP_PKEY *pkey;
@@ -45,6 +46,22 @@ int cli_key_generate(int type, cli_key_t *key);
 
 /* Release everything a cli_key_t holds; safe on a zeroed struct. */
 void cli_key_free(cli_key_t *key);
+
+#define CLI_MAX_KEYS 16
+
+/* Trusted keys given with -k, in the order given (zero it before use). */
+typedef struct cli_keyring {
+    cli_key_t keys[CLI_MAX_KEYS];
+    const char *paths[CLI_MAX_KEYS];
+    airlock_pubkey_t pub[CLI_MAX_KEYS]; /* what airlock_boot_cfg_t / verify take */
+    size_t n;
+} cli_keyring_t;
+
+/* Load path (PEM or DER, public or private) into r. Returns EXIT_OK_ or an exit code. */
+int cli_keyring_add(cli_keyring_t *r, const char *path);
+
+/* Release every key of r. */
+void cli_keyring_free(cli_keyring_t *r);
 
 /* Hash algorithm for images signed by this key type (SHA-384 for P-384). */
 int cli_key_hash_alg(int type);

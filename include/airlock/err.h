@@ -38,7 +38,12 @@
     X(SEC_CNT_ROLLBACK, -31, "update's security counter is below the device's") \
     X(NOT_BOOTABLE, -32, "image is marked non-bootable or encrypted")         \
     X(TOO_BIG, -33, "image runs into the slot trailer")                       \
-    X(LAYOUT, -34, "flash layout unusable for this engine")
+    X(LAYOUT, -34, "flash layout unusable for this engine")                   \
+    X(NETWORK, -40, "download failed and so did every retry")                 \
+    X(TLS, -41, "server certificate rejected (chain, name, dates or pin)")    \
+    X(HTTP, -42, "server answered with an error status")                      \
+    X(INCOMPLETE, -43, "artifact ends before the image it holds does")        \
+    X(CANCELLED, -44, "cancelled by the caller")
 
 enum airlock_err {
 #define AIRLOCK_ERR_ENUM_(name, value, msg) AIRLOCK_ERR_##name = (value),

@@ -198,6 +198,9 @@ int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st);
 /* Image bytes accepted so far. */
 uint32_t airlock_ota_pos(const airlock_ota_t *ota);
 
+/* The image's whole length (header, payload, TLVs): 0 until its TLV info arrived. */
+uint32_t airlock_ota_image_len(const airlock_ota_t *ota);
+
 /* What the last failure was about (field, offset, values). Never NULL. */
 const airlock_err_detail_t *airlock_ota_detail(const airlock_ota_t *ota);
 
