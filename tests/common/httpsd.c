@@ -50,9 +50,9 @@ struct httpsd {
     size_t nfaults;
     unsigned get_no; /* GETs since httpsd_set_fault */
     uint64_t rate;
-    httpsd_stats_t st;   /* counters; its log is unused */
-    uint64_t seq;        /* requests ever seen */
-    uint64_t log_from;   /* first seq the log reports (after a reset) */
+    httpsd_stats_t st; /* counters; its log is unused */
+    uint64_t seq;      /* requests ever seen */
+    uint64_t log_from; /* first seq the log reports (after a reset) */
     httpsd_req_t ring[HTTPSD_LOG_LEN];
 };
 
@@ -60,10 +60,10 @@ struct httpsd {
 struct resp {
     httpsd_t *s;
     struct artifact *art;
-    uint64_t off;   /* first artifact byte of the body */
-    uint64_t len;   /* real body bytes available from off */
-    uint64_t seq;   /* its log entry */
-    uint64_t rate;  /* bytes per second, 0 = unlimited */
+    uint64_t off;  /* first artifact byte of the body */
+    uint64_t len;  /* real body bytes available from off */
+    uint64_t seq;  /* its log entry */
+    uint64_t rate; /* bytes per second, 0 = unlimited */
     struct timespec t0;
     struct fault_slot fault; /* kind NONE when healthy; holds a ref on change_to */
     bool fired;

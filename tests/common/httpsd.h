@@ -79,22 +79,22 @@ typedef struct httpsd_fault {
     long delta;              /* BAD_LENGTH */
     const uint8_t *new_data; /* CHANGE: copied by httpsd_set/add_fault */
     size_t new_len;
-    bool splice;         /* CHANGE */
-    unsigned status;     /* STATUS, e.g. 503 */
+    bool splice;          /* CHANGE */
+    unsigned status;      /* STATUS, e.g. 503 */
     unsigned retry_after; /* STATUS: seconds, 0 = no header */
 } httpsd_fault_t;
 
 /* One request as the server saw and answered it. */
 typedef struct httpsd_req {
-    uint64_t seq;           /* 1 for the first request the server got */
-    char method[8];         /* "GET", "HEAD", or the first 7 bytes of another */
-    bool has_range;         /* a Range header was present ... */
-    char range[80];         /* ... with this value (truncated, NUL-terminated) */
+    uint64_t seq;   /* 1, 2, ... per request; httpsd_reset_stats keeps counting */
+    char method[8]; /* "GET", "HEAD", or the first 7 bytes of another */
+    bool has_range; /* a Range header was present ... */
+    char range[80]; /* ... with this value (truncated, NUL-terminated) */
     bool has_if_range;
     char if_range[80];
-    unsigned status;        /* status code sent */
-    uint64_t length;        /* Content-Length announced */
-    uint64_t sent;          /* artifact body bytes handed to the connection */
+    unsigned status;           /* status code sent */
+    uint64_t length;           /* Content-Length announced */
+    uint64_t sent;             /* artifact body bytes handed to the connection */
     httpsd_fault_kind_t fault; /* fault applied, HTTPSD_FAULT_NONE if none */
 } httpsd_req_t;
 

@@ -496,8 +496,8 @@ static void test_if_range(void **state)
 static void test_drop_exact_bytes(void **state)
 {
     struct fx *fx = *state;
-    const uint64_t ks[] = {0, 1, HTTPSD_BLOCK - 1, HTTPSD_BLOCK, HTTPSD_BLOCK + 1,
-                           2 * HTTPSD_BLOCK, ART_LEN - 1};
+    const uint64_t ks[] = {
+        0, 1, HTTPSD_BLOCK - 1, HTTPSD_BLOCK, HTTPSD_BLOCK + 1, 2 * HTTPSD_BLOCK, ART_LEN - 1};
     for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
         httpsd_fault_t f = {.kind = HTTPSD_FAULT_DROP, .first = 1, .count = 1, .after = ks[i]};
         assert_int_equal(httpsd_set_fault(fx->s, &f), 0);
@@ -527,8 +527,8 @@ static void test_drop_in_range_and_later_gets(void **state)
 {
     struct fx *fx = *state;
     /* GET 2 drops inside a 206 body; GETs 1 and 3 are fine. */
-    httpsd_fault_t f = {.kind = HTTPSD_FAULT_DROP, .first = 2, .count = 1,
-                        .after = HTTPSD_BLOCK + 1};
+    httpsd_fault_t f = {
+        .kind = HTTPSD_FAULT_DROP, .first = 2, .count = 1, .after = HTTPSD_BLOCK + 1};
     assert_int_equal(httpsd_set_fault(fx->s, &f), 0);
     expect_full(fx, NULL, NULL);
     struct xfer x;
@@ -605,8 +605,12 @@ static void test_change_snapshot(void **state)
     struct fx *fx = *state;
     char ea[24], eb[24];
     httpsd_etag(fx->s, ea);
-    httpsd_fault_t f = {.kind = HTTPSD_FAULT_CHANGE, .first = 1, .count = 1,
-                        .after = HTTPSD_BLOCK + 7, .new_data = fx->b, .new_len = ART_LEN};
+    httpsd_fault_t f = {.kind = HTTPSD_FAULT_CHANGE,
+                        .first = 1,
+                        .count = 1,
+                        .after = HTTPSD_BLOCK + 7,
+                        .new_data = fx->b,
+                        .new_len = ART_LEN};
     assert_int_equal(httpsd_set_fault(fx->s, &f), 0);
 
     struct xfer x;
@@ -641,8 +645,13 @@ static void test_change_splice(void **state)
 {
     struct fx *fx = *state;
     const size_t k = HTTPSD_BLOCK + 7;
-    httpsd_fault_t f = {.kind = HTTPSD_FAULT_CHANGE, .first = 1, .count = 1, .after = k,
-                        .new_data = fx->b, .new_len = ART_LEN, .splice = true};
+    httpsd_fault_t f = {.kind = HTTPSD_FAULT_CHANGE,
+                        .first = 1,
+                        .count = 1,
+                        .after = k,
+                        .new_data = fx->b,
+                        .new_len = ART_LEN,
+                        .splice = true};
     assert_int_equal(httpsd_set_fault(fx->s, &f), 0);
     struct xfer x;
     get(fx, NULL, NULL, &x);
@@ -666,8 +675,8 @@ static void test_change_splice(void **state)
 static void test_status(void **state)
 {
     struct fx *fx = *state;
-    httpsd_fault_t f = {.kind = HTTPSD_FAULT_STATUS, .first = 1, .count = 1, .status = 503,
-                        .retry_after = 7};
+    httpsd_fault_t f = {
+        .kind = HTTPSD_FAULT_STATUS, .first = 1, .count = 1, .status = 503, .retry_after = 7};
     assert_int_equal(httpsd_set_fault(fx->s, &f), 0);
     struct xfer x;
     get(fx, NULL, NULL, &x);
@@ -710,8 +719,8 @@ static void test_stall(void **state)
 {
     struct fx *fx = *state;
     struct xfer x;
-    httpsd_fault_t f = {.kind = HTTPSD_FAULT_STALL, .first = 1, .count = 1, .after = 1000,
-                        .stall_ms = 300};
+    httpsd_fault_t f = {
+        .kind = HTTPSD_FAULT_STALL, .first = 1, .count = 1, .after = 1000, .stall_ms = 300};
     assert_int_equal(httpsd_set_fault(fx->s, &f), 0);
     get(fx, NULL, NULL, &x);
     assert_int_equal(x.rc, CURLE_OK);
@@ -729,8 +738,8 @@ static void test_stall(void **state)
     xfer_free(&x);
 
     /* A client that gives up; then stopping must not wait out the stall. */
-    f = (httpsd_fault_t){.kind = HTTPSD_FAULT_STALL, .first = 1, .count = 1, .after = 5,
-                         .stall_ms = 20000};
+    f = (httpsd_fault_t){
+        .kind = HTTPSD_FAULT_STALL, .first = 1, .count = 1, .after = 5, .stall_ms = 20000};
     assert_int_equal(httpsd_set_fault(fx->s, &f), 0);
     struct req q = {.timeout_ms = 300};
     fetch(fx, httpsd_port(fx->s), &q, &x);

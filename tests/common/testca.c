@@ -131,14 +131,16 @@ static int set_serial(X509 *x)
     return ok ? 0 : -1;
 }
 
+static int add_name(X509_NAME *n, const char *field, const char *value)
+{
+    const unsigned char *v = (const unsigned char *)value;
+    return X509_NAME_add_entry_by_txt(n, field, MBSTRING_ASC, v, -1, -1, 0) == 1 ? 0 : -1;
+}
+
 static X509_NAME *make_name(const char *cn)
 {
     X509_NAME *n = X509_NAME_new();
-    if (!n ||
-        X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)"airlock test",
-                                   -1, -1, 0) != 1 ||
-        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-                                   0) != 1) {
+    if (!n || add_name(n, "O", "airlock test") != 0 || add_name(n, "CN", cn) != 0) {
         X509_NAME_free(n);
         return NULL;
     }
@@ -172,8 +174,8 @@ static char *san_value(const char *list)
         }
         unsigned char addr[16];
         int ip = inet_pton(AF_INET, tok, addr) == 1 || inet_pton(AF_INET6, tok, addr) == 1;
-        int n = snprintf(out + used, cap - used, "%s%s:%s", used ? "," : "", ip ? "IP" : "DNS",
-                         tok);
+        const char *kind = ip ? "IP" : "DNS";
+        int n = snprintf(out + used, cap - used, "%s%s:%s", used ? "," : "", kind, tok);
         if (n < 0 || (size_t)n >= cap - used) {
             break;
         }

@@ -28,7 +28,8 @@ static const char usage[] =
     "  --stall-ms S      ... for S milliseconds (default 1000), then go on\n"
     "  --rate B          throttle every response to B bytes per second\n"
     "  --verbose         libmicrohttpd error log on stderr\n"
-    "Prints \"port N\" on stdout once listening. SIGTERM/SIGINT stop.\n"
+    "Prints \"port N\" on stdout once listening; D/port is removed at start and\n"
+    "written then too. SIGTERM/SIGINT stop.\n"
     "Exit: 0 after a clean stop, 1 on a runtime error, 2 on bad usage.\n";
 
 static char *read_all(const char *path, size_t *len)
@@ -116,12 +117,18 @@ int main(int argc, char **argv)
     unsigned long long drop_after = 0, stall_after = 0, stall_ms = 1000, rate = 0;
     bool drop = false, stall = false, verbose = false;
     static const struct option opts[] = {
-        {"file", required_argument, NULL, 'f'},       {"path", required_argument, NULL, 'p'},
-        {"dir", required_argument, NULL, 'd'},        {"cert", required_argument, NULL, 'c'},
-        {"key", required_argument, NULL, 'k'},        {"drop-after", required_argument, NULL, 'D'},
-        {"stall-after", required_argument, NULL, 'S'}, {"stall-ms", required_argument, NULL, 'M'},
-        {"rate", required_argument, NULL, 'r'},       {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"file", required_argument, NULL, 'f'},
+        {"path", required_argument, NULL, 'p'},
+        {"dir", required_argument, NULL, 'd'},
+        {"cert", required_argument, NULL, 'c'},
+        {"key", required_argument, NULL, 'k'},
+        {"drop-after", required_argument, NULL, 'D'},
+        {"stall-after", required_argument, NULL, 'S'},
+        {"stall-ms", required_argument, NULL, 'M'},
+        {"rate", required_argument, NULL, 'r'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -190,6 +197,13 @@ int main(int argc, char **argv)
     int rc = 1;
     tc_pem_t ca = {0}, leaf = {0};
     httpsd_t *s = NULL;
+    /* A port file left by an earlier run must not be mistaken for ours. */
+    char stale[4096];
+    snprintf(stale, sizeof(stale), "%s/port", dir);
+    if (remove(stale) != 0 && errno != ENOENT) {
+        fprintf(stderr, "airlock-testd: cannot remove %s\n", stale);
+        return 1;
+    }
     if (cert_file) {
         size_t n;
         leaf.cert = read_all(cert_file, &n);
@@ -200,8 +214,9 @@ int main(int argc, char **argv)
         }
     } else {
         char pin[65];
+        const char *names = "localhost,127.0.0.1";
         if (tc_make_ca("airlock-testd CA", &ca) != 0 ||
-            tc_make_leaf(&ca, "localhost", "localhost,127.0.0.1", -3600L, 30L * 86400, &leaf) != 0 ||
+            tc_make_leaf(&ca, "localhost", names, -3600L, 30L * 86400, &leaf) != 0 ||
             tc_spki_sha256_hex(ca.cert, pin) != 0) {
             fprintf(stderr, "airlock-testd: cannot make certificates\n");
             goto out;
@@ -212,7 +227,8 @@ int main(int argc, char **argv)
         }
     }
 
-    httpsd_opts_t o = {.key_pem = leaf.key, .cert_pem = leaf.cert, .path = path, .verbose = verbose};
+    httpsd_opts_t o = {
+        .key_pem = leaf.key, .cert_pem = leaf.cert, .path = path, .verbose = verbose};
     if (httpsd_start(&o, &s) != 0) {
         fprintf(stderr, "airlock-testd: cannot start the server\n");
         goto out;
