@@ -76,7 +76,7 @@ struct dl {
     int ota_err;
     int cb_err;
     bool cancel;
-    char what[256]; /* why the body was aborted */
+    char what[2 * VALIDATOR_MAX + 64]; /* why the request failed (two validators fit) */
     /* progress throttling */
     uint64_t prog_bytes;
     int64_t prog_ns;
