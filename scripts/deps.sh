@@ -24,6 +24,9 @@ PACKAGES=(
     libcurl4-openssl-dev curl                    # agent/ HTTPS download; bench/download baseline
     libmicrohttpd-dev libgnutls28-dev            # HTTPS test server fixture; the update server
     libsqlite3-dev sqlite3                       # server store (embedded default)
+    swupdate cpio                                # a real hawkBit DDI client in the interop test
+    chromium chromium-driver                     # dashboard browser test
+    nginx-light wrk                              # bench/server: the static-file baseline and the load
 )
 
 CACHE="${AIRLOCK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock}"

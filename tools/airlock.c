@@ -45,7 +45,8 @@ static void usage(FILE *f)
                "Run 'airlock COMMAND --help' for a command's options.\n"
                "Exit codes: 0 ok, 2 usage, 3 I/O, 4 key, 5 malformed image, 6 hash,\n"
                "7 signature, 8 untrusted key, 9 unsupported, 10 too big, 11 internal, 12 layout,\n"
-               "13 power cut broke the device (see docs/cli.md).\n");
+               "13 power cut broke the device, 14 network, 15 TLS, 16 HTTP, 17 interrupted,\n"
+               "18 rejected by the server, 19 operator token refused (see docs/cli.md).\n");
 }
 
 int cli_bad_option(int c, char **argv)

@@ -14,8 +14,13 @@
     X(verify, "check an image's hash and signature against trusted keys")                          \
     X(dump, "show an image's header, TLVs, hash, signer and trailer")                              \
     X(layout, "check, show and list flash layouts (check|show|list)")                              \
-    X(powercut, "prove an update survives a power cut at every flash operation")                  \
-    X(fetch, "download an update over HTTPS into a simulated device's secondary slot")
+    X(powercut, "prove an update survives a power cut at every flash operation")                   \
+    X(fetch, "download an update over HTTPS into a simulated device's secondary slot")             \
+    X(server, "set up (init) and run the update server (device API, operator API)")                \
+    X(artifact, "upload, list and show the server's artifacts (verified on upload)")               \
+    X(device, "register, list and show the server's devices")                                      \
+    X(group, "create device groups, add devices to them, list and show them")                      \
+    X(campaign, "roll out an artifact in waves: create, pause, resume, cancel, status")
 
 #define CLI_DECLARE_(name, summary) int cmd_##name(int argc, char **argv);
 CLI_COMMANDS(CLI_DECLARE_)

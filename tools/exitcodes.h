@@ -23,6 +23,10 @@ enum airlock_exit {
     EXIT_TLS = 15,        /* server certificate rejected: CA chain, host name, dates, pin */
     EXIT_HTTP = 16,       /* server answered with an error status (404, 403, ...) */
     EXIT_CANCELLED = 17,  /* interrupted (SIGINT/SIGTERM); the download can be resumed */
+
+    /* operator CLI (artifact, device, group, campaign) */
+    EXIT_SERVER_REJECTED = 18, /* request refused (4xx): invalid, not found, conflict, rejected */
+    EXIT_UNAUTHORIZED = 19,    /* the server refused the operator token (401/403) */
 };
 
 /* Exit code for a library error (enum airlock_err). */
