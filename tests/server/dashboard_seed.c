@@ -1,10 +1,8 @@
 /*
- * A running update server with a small fleet for the dashboard's browser
- * test (test_dashboard.sh): 30 devices on two versions, a campaign finished
- * with failures, one paused by its failure threshold, and device-supplied
- * text carrying markup. Seeds through the store and srv_campaign_create, never
- * through the operator API. Prints what the pages must show ("key value"
- * lines, "ready" last), then serves until SIGTERM. Test code only.
+ * A running update server with a small fleet for the dashboard's browser test
+ * (test_dashboard.sh): 30 devices, a campaign finished with failures, one paused
+ * by its threshold, device text carrying markup. Seeds through the store and
+ * srv_campaign_create only; prints what the pages must show, serves until SIGTERM.
  */
 #define _GNU_SOURCE
 

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# The dashboard in a real browser: a seeded server (dashboard_seed) and
-# Debian's chromium driven through chromedriver's WebDriver HTTP API by a small
-# python3 client (urllib only). Logs in with the operator token, checks what
-# the pages show against what the seed reports, that device-supplied markup
-# stays text, and saves a screenshot of a campaign page. Exits 77 (skipped)
-# when chromium or chromedriver is not installed. Never leaves a process behind.
+# The dashboard in a real browser: a seeded server (dashboard_seed) and chromium
+# driven through chromedriver's WebDriver HTTP API by a python3 client (urllib
+# only). Checks the pages against what the seed reports, that device-supplied
+# markup stays text, and saves a campaign page screenshot. Exits 77 without
+# chromium/chromedriver; never leaves a process behind.
 #
 # Usage: test_dashboard.sh SEED_BINARY SCREENSHOT.png
 set -euo pipefail
