@@ -244,6 +244,17 @@ static void test_config_data(void **state)
     assert_non_null(strstr(d.attributes, "\"hw\":\"rev2\""));
     assert_null(strstr(d.attributes, "client"));
     store_device_clear(&d);
+    /* SQL in a value is data: stored verbatim, the database unharmed */
+    r = req("PUT", "/DEFAULT/controller/v1/cfg-1/configData", a,
+            "{\"data\":{\"note\":\"x'); DROP TABLE devices; --\"},\"mode\":\"merge\"}", NULL);
+    expect_status(&r, 200, "SQL in a value");
+    st_resp_free(&r);
+    assert_int_equal(env.srv.store->ops->device_by_controller(env.srv.store, "cfg-1", &d), STORE_OK);
+    assert_non_null(strstr(d.attributes, "x'); DROP TABLE devices; --"));
+    store_device_clear(&d);
+    int64_t ndev = 0;
+    assert_int_equal(env.srv.store->ops->device_count(env.srv.store, &ndev), STORE_OK);
+    assert_true(ndev >= 1);
     r = req("PUT", "/DEFAULT/controller/v1/cfg-1/configData", a, "{\"data\": 5}", NULL);
     expect_status(&r, 400, "data not an object");
     assert_non_null(strstr(r.body, "data"));
