@@ -25,10 +25,20 @@
 #include <unistd.h>
 
 /*
- * Per-connection buffer: large enough that an artifact goes out in big TLS
- * records (the default 32 KiB makes downloads several times slower).
+ * Per-connection memory pool (request line, headers, response headers).
+ * libmicrohttpd zeroes the whole pool after every request on a kept-alive
+ * connection, so it costs time per request in proportion to its size: keep
+ * it at the library's default. File bodies do not go through it (FILE_BLOCK).
  */
-#define CONN_MEMORY ((size_t)256 * 1024)
+#define CONN_MEMORY ((size_t)32 * 1024)
+
+/*
+ * A file body (artifact download) is read in blocks this large into a buffer
+ * of its own response, and sent from there: TLS records of the maximum size
+ * (16 KiB) and one pread per four of them. libmicrohttpd's own fd response
+ * reads 4 KiB at a time, each a small TLS record and a system call.
+ */
+#define FILE_BLOCK ((size_t)64 * 1024)
 
 /* Bodies at most this much over a route's limit are read and dropped before the 413. */
 #define DISCARD_MAX (16ull * 1024 * 1024)
@@ -194,14 +204,60 @@ static bool matches(const srv_route_t *rt, const char *method, char *const *segs
 
 /* ---- libmicrohttpd glue ---------------------------------------------------------- */
 
-static enum MHD_Result queue(struct MHD_Connection *c, srv_resp_t *w)
+/* A file range being sent: the response owns fd and closes it when done. */
+struct file_body {
+    int fd;
+    uint64_t off;
+};
+
+static ssize_t read_file_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct file_body *b = cls;
+    ssize_t n;
+    do {
+        n = pread(b->fd, buf, max, (off_t)(b->off + pos));
+    } while (n < 0 && errno == EINTR);
+    /* the length was announced: a file that ended early is an error, not an end */
+    return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void free_file_body(void *cls)
+{
+    struct file_body *b = cls;
+    close(b->fd);
+    free(b);
+}
+
+static struct MHD_Response *file_response(int fd, uint64_t off, uint64_t len)
+{
+    struct file_body *b = malloc(sizeof(*b));
+    if (!b) {
+        close(fd);
+        return NULL;
+    }
+    b->fd = fd;
+    b->off = off;
+    size_t block = len < FILE_BLOCK ? (size_t)len : FILE_BLOCK;
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        len, block ? block : 1, read_file_body, b, free_file_body);
+    if (!r) {
+        free_file_body(b);
+    }
+    return r;
+}
+
+/* Queue w on c. Over plain HTTP a file goes out with sendfile (libmicrohttpd's fd response). */
+static enum MHD_Result queue(struct MHD_Connection *c, srv_resp_t *w, bool tls)
 {
     struct MHD_Response *r;
-    if (w->fd >= 0) {
+    if (w->fd >= 0 && !tls) {
         r = MHD_create_response_from_fd_at_offset64(w->fd_len, w->fd, w->fd_off);
         if (!r) {
             close(w->fd);
         }
+        w->fd = -1;
+    } else if (w->fd >= 0) {
+        r = file_response(w->fd, w->fd_off, w->fd_len);
         w->fd = -1;
     } else {
         r = MHD_create_response_from_buffer(w->body_len, w->body ? w->body : (void *)"",
@@ -239,7 +295,7 @@ static enum MHD_Result answer_now(struct ctx *x, struct MHD_Connection *c, unsig
         srv_resp_header(&w, "Retry-After", "%u", retry_after);
     }
     x->answered = true;
-    return queue(c, &w);
+    return queue(c, &w, !x->h->o.insecure_http);
 }
 
 static int open_body_file(struct ctx *x)
@@ -386,7 +442,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         access_log(x, &w);
     }
     x->answered = true;
-    enum MHD_Result ok = queue(c, &w);
+    enum MHD_Result ok = queue(c, &w, !h->o.insecure_http);
     free(w.body);
     if (w.fd >= 0) {
         close(w.fd);

@@ -337,24 +337,28 @@ int pki_write_file(const char *path, const char *text, mode_t mode)
         return -1;
     }
     size_t n = strlen(text), done = 0;
-    int ok = 1;
-    while (ok && done < n) {
+    int err = 0;
+    while (!err && done < n) {
         ssize_t w = write(fd, text + done, n - done);
-        if (w < 0 && errno == EINTR) {
-            continue;
+        if (w > 0) {
+            done += (size_t)w;
+        } else if (w == 0 || errno != EINTR) {
+            err = w == 0 ? EIO : errno;
         }
-        ok = w > 0;
-        done += ok ? (size_t)w : 0;
     }
-    ok = ok && fchmod(fd, mode) == 0 && fsync(fd) == 0;
-    int e = errno;
-    ok = close(fd) == 0 && ok;
+    if (!err && (fchmod(fd, mode) != 0 || fsync(fd) != 0)) {
+        err = errno;
+    }
+    if (close(fd) != 0 && !err) {
+        err = errno;
+    }
     /* a reader sees the old file or the whole new one, never a part */
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        e = errno ? errno : e;
+    if (!err && rename(tmp, path) != 0) {
+        err = errno;
+    }
+    if (err) {
         unlink(tmp);
-        errno = e;
+        errno = err;
         return -1;
     }
     return 0;

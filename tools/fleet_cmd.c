@@ -728,7 +728,8 @@ static void usage(FILE *out, const char *family)
     fprintf(out, "usage:\n");
     for (size_t i = 0; i < NSUBS; i++) {
         if (strcmp(subs[i].family, family) == 0) {
-            fprintf(out, "  airlock %s %s %s\n", family, subs[i].name, subs[i].synopsis);
+            fprintf(out, "  airlock %s %s%s%s\n", family, subs[i].name,
+                    *subs[i].synopsis ? " " : "", subs[i].synopsis);
         }
     }
     fprintf(

@@ -50,8 +50,9 @@ static void usage(FILE *f)
             "  -p, --port N         port to write into server.conf (default 8443)\n"
             "  -k, --key FILE       trusted image signing key (its public half is copied to\n"
             "                       DIR/keys/), repeatable\n"
-            "      --force          re-initialise a non-empty DIR: new certificates, tokens and\n"
-            "                       server.conf; the database and artifacts are kept\n"
+            "      --force          re-initialise a non-empty DIR: new server certificate,\n"
+            "                       tokens and server.conf; the CA, database, artifacts and\n"
+            "                       keys are kept\n"
             "      --json           print what was made as JSON\n"
             "\n"
             "run: serve DIR (device API, operator API, dashboard) until SIGINT or SIGTERM.\n"
@@ -187,7 +188,34 @@ static int write_conf(const struct init_opts *o)
     return rc;
 }
 
-static int make_tls(const struct init_opts *o, char *ca_path, size_t cap)
+/* A whole small text file, malloc'd and NUL-terminated; NULL if absent or unreadable. */
+static char *read_text(const char *path)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return NULL;
+    }
+    fclose(f);
+    if (cli_read_file(path, "file", &data, &len) != EXIT_OK_) {
+        return NULL;
+    }
+    char *s = realloc(data, len + 1);
+    if (!s) {
+        free(data);
+        return NULL;
+    }
+    s[len] = '\0';
+    return s;
+}
+
+/*
+ * The demo CA and the server certificate. On a re-initialised DIR the CA
+ * there is kept (devices and clients already trust it) and only a new
+ * server certificate is issued from it. *reused tells which.
+ */
+static int make_tls(const struct init_opts *o, char *ca_path, size_t cap, bool *reused)
 {
     pki_pem_t ca = {0}, leaf = {0};
     char san[2048], key_path[PATH_MAX], cert_path[PATH_MAX];
@@ -199,15 +227,21 @@ static int make_tls(const struct init_opts *o, char *ca_path, size_t cap)
         return cli_fail(EXIT_USAGE, "--host: too many or too long names");
     }
     const char *cn = o->nhosts ? o->hosts[0] : "localhost";
-    if (pki_make_ca("airlock demo CA", CA_VALID_S, &ca) != 0 ||
-        pki_make_leaf(&ca, cn, san, -3600L, LEAF_VALID_S, &leaf) != 0) {
-        pki_pem_free(&ca);
-        return cli_fail(EXIT_INTERNAL, "cannot make the demo CA and certificate (OpenSSL)");
-    }
     snprintf(key_path, sizeof(key_path), "%s/tls/ca.key", o->dir);
     snprintf(ca_path, cap, "%s/tls/ca.pem", o->dir);
+    ca.key = read_text(key_path);
+    ca.cert = read_text(ca_path);
+    *reused = ca.key && ca.cert && pki_make_leaf(&ca, cn, san, -3600L, LEAF_VALID_S, &leaf) == 0;
+    if (!*reused) {
+        pki_pem_free(&ca);
+        if (pki_make_ca("airlock demo CA", CA_VALID_S, &ca) != 0 ||
+            pki_make_leaf(&ca, cn, san, -3600L, LEAF_VALID_S, &leaf) != 0) {
+            pki_pem_free(&ca);
+            return cli_fail(EXIT_INTERNAL, "cannot make the demo CA and certificate (OpenSSL)");
+        }
+    }
     int rc = EXIT_OK_;
-    if (pki_write_pair(&ca, key_path, ca_path) != 0) {
+    if (!*reused && pki_write_pair(&ca, key_path, ca_path) != 0) {
         rc = cli_fail(EXIT_IO, "cannot write %s: %s", key_path, strerror(errno));
     }
     snprintf(key_path, sizeof(key_path), "%s/tls/server.key", o->dir);
@@ -221,7 +255,7 @@ static int make_tls(const struct init_opts *o, char *ca_path, size_t cap)
 }
 
 /* The public half of each -k key into DIR/keys/NAME.pem. */
-static int copy_keys(const struct init_opts *o, json_t *names)
+static int copy_keys(const struct init_opts *o)
 {
     for (size_t i = 0; i < o->nkeys; i++) {
         cli_key_t k;
@@ -248,9 +282,26 @@ static int copy_keys(const struct init_opts *o, json_t *names)
         if (rc != EXIT_OK_) {
             return rc;
         }
-        json_array_append_new(names, json_string(path));
     }
     return EXIT_OK_;
+}
+
+/* *.pem files in DIR/keys. */
+static size_t count_keys(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t n = 0;
+    snprintf(path, sizeof(path), "%s/keys", dir);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        n += e->d_name[0] != '.' && l > 4 && strcmp(e->d_name + l - 4, ".pem") == 0;
+    }
+    if (d) {
+        closedir(d);
+    }
+    return n;
 }
 
 static int make_store(const struct init_opts *o, const char *op_tok, const char *gw_tok)
@@ -286,7 +337,8 @@ static int server_init(struct init_opts *o)
     if (exists && !empty && !o->force) {
         return cli_fail(EXIT_USAGE,
                         "%s exists and is not empty; use --force to re-initialise it (new "
-                        "certificates, tokens and server.conf; database and artifacts kept)",
+                        "server certificate, tokens and server.conf; CA, database and artifacts "
+                        "kept)",
                         o->dir);
     }
     if (strlen(o->dir) > SRV_PATH_MAX - 64) {
@@ -300,14 +352,12 @@ static int server_init(struct init_opts *o)
             return rc;
         }
     }
-    json_t *keys = json_array();
-    if ((rc = copy_keys(o, keys)) != EXIT_OK_ || (rc = write_conf(o)) != EXIT_OK_ ||
-        (rc = make_tls(o, ca_path, sizeof(ca_path))) != EXIT_OK_) {
-        json_decref(keys);
+    bool ca_reused = false;
+    if ((rc = copy_keys(o)) != EXIT_OK_ || (rc = write_conf(o)) != EXIT_OK_ ||
+        (rc = make_tls(o, ca_path, sizeof(ca_path), &ca_reused)) != EXIT_OK_) {
         return rc;
     }
     if (srv_token_new(op_tok) != 0 || srv_token_new(gw_tok) != 0) {
-        json_decref(keys);
         return cli_fail(EXIT_INTERNAL, "no random bytes for the tokens");
     }
     /* tokens on disk first: a database holding hashes nobody knows would lock everyone out */
@@ -324,14 +374,14 @@ static int server_init(struct init_opts *o)
         rc = make_store(o, op_tok, gw_tok);
     }
     if (rc != EXIT_OK_) {
-        json_decref(keys);
         return rc;
     }
     unsigned port = o->port_set ? o->port : 8443;
+    size_t nkeys = count_keys(o->dir);
     if (o->json) {
-        json_t *j =
-            json_pack("{s:s, s:s, s:s, s:s, s:i, s:o}", "dir", o->dir, "operator_token", op_tok,
-                      "gateway_token", gw_tok, "ca", ca_path, "port", (int)port, "keys", keys);
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:b, s:i, s:i}", "dir", o->dir,
+                              "operator_token", op_tok, "gateway_token", gw_tok, "ca", ca_path,
+                              "ca_kept", ca_reused, "port", (int)port, "keys", (int)nkeys);
         char *s = json_dumps(j, JSON_INDENT(2));
         printf("%s\n", s ? s : "{}");
         free(s);
@@ -341,16 +391,16 @@ static int server_init(struct init_opts *o)
     printf("airlock server: initialised %s\n"
            "  operator token: %s   (%s/operator.token)\n"
            "  gateway token:  %s   (%s/gateway.token)\n"
-           "  CA certificate: %s   (clients and devices trust it: --ca)\n"
+           "  CA certificate: %s   (%s; clients and devices trust it: --ca)\n"
            "  trusted image keys: %zu in %s/keys/\n"
            "next: airlock server run %s\n",
-           o->dir, op_tok, o->dir, gw_tok, o->dir, ca_path, json_array_size(keys), o->dir, o->dir);
-    if (json_array_size(keys) == 0) {
-        cli_note("no -k key given: image uploads are refused until a public key is in "
-                 "%s/keys/",
+           o->dir, op_tok, o->dir, gw_tok, o->dir, ca_path, ca_reused ? "kept" : "new", nkeys,
+           o->dir, o->dir);
+    if (nkeys == 0) {
+        cli_note("no trusted image key: image uploads are refused until a public key is in "
+                 "%s/keys/ (-k KEY)",
                  o->dir);
     }
-    json_decref(keys);
     return EXIT_OK_;
 }
 
@@ -395,6 +445,21 @@ static int load_keys(const char *dir, cli_keyring_t *ring, char **paths, size_t 
         rc = cli_keyring_add(ring, paths[i]);
     }
     return rc;
+}
+
+/* Remove the port file if it still names this run's port (another run may have replaced it). */
+static void remove_port_file(const char *path, const char *mine)
+{
+    char buf[16] = "";
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return;
+    }
+    bool same = fgets(buf, sizeof(buf), f) && strcmp(buf, mine) == 0;
+    fclose(f);
+    if (same) {
+        unlink(path);
+    }
 }
 
 static int server_run(const char *dir, int port, bool insecure)
@@ -446,7 +511,8 @@ static int server_run(const char *dir, int port, bool insecure)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     snprintf(path, sizeof(path), "%s/server.port", dir);
-    unlink(path); /* a stale one must not mislead a script waiting for this run's port */
+    /* server.port is replaced only once listening: a failed start (port in use by
+       another run on DIR) leaves the running server's file alone */
     if (srv_start(&srv) != 0) {
         rc = cli_fail(EXIT_IO, "cannot start the server on %s (see above)", dir);
         goto out;
@@ -466,7 +532,7 @@ static int server_run(const char *dir, int port, bool insecure)
     fprintf(stderr, "airlock server: %s received, stopping\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     srv_stop(&srv);
-    unlink(path);
+    remove_port_file(path, port_text);
     rc = EXIT_OK_;
 out:
     cli_keyring_free(&ring);

@@ -98,7 +98,7 @@ run $EXIT_USAGE "init refuses a non-empty DIR" server init "$D"
 has err "not empty" "the message says why"
 mkdir -p other && touch other/x
 run $EXIT_USAGE "init refuses another non-empty DIR" server init other
-run 0 "init --json --force on a new DIR" server init "$WORK/srv2" --json
+run 0 "init --json on a new DIR" server init "$WORK/srv2" --json
 check "$(jget out port)" 8443 "--json names the port"
 
 # ---- run -----------------------------------------------------------------------------------
@@ -216,6 +216,23 @@ wait "$SERVER_PID"
 check "$?" 0 "server run exits 0 on SIGTERM"
 SERVER_PID=
 if [ -e "$D/server.port" ]; then not_ok "server.port left behind"; else ok "server.port removed"; fi
+
+# ---- re-initialise ---------------------------------------------------------------------
+CA_SUM=$(sha256sum <"$D/tls/ca.pem")
+run 0 "init --force on the used DIR" server init "$D" --force
+check "$(sha256sum <"$D/tls/ca.pem")" "$CA_SUM" "--force keeps the CA"
+if openssl verify -CAfile "$D/tls/ca.pem" "$D/tls/server.pem" >/dev/null 2>&1; then
+    ok "the new server certificate chains to the kept CA"
+else
+    not_ok "the new server certificate does not chain to the CA"
+fi
+NEW_TOKEN=$(cat "$D/operator.token")
+if [ "$NEW_TOKEN" != "$OP_TOKEN" ]; then ok "a new operator token"; else not_ok "same token"; fi
+if [ -s "$D/artifacts/$(sha256sum "$VEC/ed25519.signed.bin" | cut -d' ' -f1)" ]; then
+    ok "artifacts kept"
+else
+    not_ok "artifacts lost"
+fi
 
 echo "# $pass passed, $fail failed"
 [ "$fail" = 0 ]
