@@ -27,10 +27,11 @@
 #include "server.h"
 
 /*
- * The upload route's own limit; the configured one (cfg.max_artifact) is
- * checked in the handler, because route limits are static.
+ * The upload route's own limit, the largest max_artifact_mb allows; the
+ * configured one is applied on the request's headers (server.c's upload
+ * gate) and checked again here.
  */
-#define UPLOAD_ROUTE_LIMIT (4ull * 1024 * 1024 * 1024)
+#define UPLOAD_ROUTE_LIMIT (65536ull * 1024 * 1024)
 #define REASON_MAX 200
 #define HISTORY_MAX 1000 /* feedback entries shown per device */
 
@@ -98,22 +99,6 @@ static bool valid_name(const char *s)
         dots_only &= c == '.';
     }
     return !dots_only;
-}
-
-/* The DDI controllerId rule (server/ddi.c): 1..127 of A-Z a-z 0-9 - _ . : */
-static bool valid_controller_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= STORE_NAME_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '-' && c != '_' && c != '.' && c != ':') {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* A version as given for an opaque artifact: 1..47 printable, no spaces. */
@@ -759,7 +744,7 @@ static void device_add(srv_req_t *r, srv_resp_t *w)
         json_decref(j);
         return;
     }
-    if (!valid_controller_id(cid)) {
+    if (!srv_valid_controller_id(cid)) {
         bad_request(w, "controller_id: must be 1 to 127 characters of A-Z a-z 0-9 - _ . :");
         json_decref(j);
         return;
@@ -1081,7 +1066,7 @@ static void group_add(srv_req_t *r, srv_resp_t *w)
     }
     json_array_foreach(list, i, v)
     {
-        if (!json_is_string(v) || !valid_controller_id(json_string_value(v))) {
+        if (!json_is_string(v) || !srv_valid_controller_id(json_string_value(v))) {
             bad_request(w,
                         "devices[%zu]: must be a controller id (1 to 127 characters of "
                         "A-Z a-z 0-9 - _ . :)",

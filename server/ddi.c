@@ -27,21 +27,6 @@ enum { SEG_TENANT = 0, SEG_CID = 3, SEG_RES = 4, SEG_ID = 5, SEG_SUB = 6 };
 
 /* ---- authentication ------------------------------------------------------------- */
 
-static bool valid_controller_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= STORE_NAME_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '-' && c != '_' && c != '.' && c != ':') {
-            return false;
-        }
-    }
-    return true;
-}
-
 /*
  * The device a DDI request is about, authenticated. Answers (and returns
  * false) 404 for another tenant, 400 for a malformed controllerId, 401 for
@@ -59,7 +44,7 @@ static bool ddi_device(srv_req_t *r, srv_resp_t *w, store_device_t *dev, bool po
                        "tenant %s does not exist", tenant);
         return false;
     }
-    if (!valid_controller_id(cid)) {
+    if (!srv_valid_controller_id(cid)) {
         srv_resp_error(w, 400, "airlock.ddi.controllerId",
                        "controllerId must be 1-127 characters of A-Z a-z 0-9 - _ . :");
         return false;

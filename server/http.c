@@ -389,6 +389,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             }
         }
         x->limit = x->route && x->route->body_limit ? x->route->body_limit : SRV_JSON_LIMIT;
+        if (x->route && x->route->stream_body && h->o.stream_gate) {
+            /* an upload: who is asking and how much they may send, before storing any of it */
+            srv_resp_t w;
+            resp_init(&w);
+            uint64_t lim = h->o.stream_gate(&x->req, &w);
+            if (lim == 0) {
+                atomic_fetch_add(&h->inflight, 1u);
+                x->counted = true;
+                x->answered = true;
+                enum MHD_Result ok = queue(c, &w, !h->o.insecure_http);
+                free(w.body);
+                return ok;
+            }
+            if (lim < x->limit) {
+                x->limit = lim;
+            }
+        }
         unsigned n = atomic_fetch_add(&h->inflight, 1u) + 1u;
         x->counted = true;
         if (n > h->o.max_inflight) {

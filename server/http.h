@@ -89,6 +89,13 @@ typedef struct srv_http_opts {
     unsigned max_inflight; /* above it: 429 Retry-After (0: 512) */
     const char *tmp_dir;   /* for streamed bodies */
     bool access_log;
+    /*
+     * Called with the headers of a request for a stream_body route, before
+     * any of its body is read: returns the largest body to accept, or 0
+     * after filling w with the refusal (401, 413, ...), which is then sent
+     * at once. NULL: the route's body_limit applies.
+     */
+    uint64_t (*stream_gate)(srv_req_t *r, srv_resp_t *w);
 } srv_http_opts_t;
 
 typedef struct srv_http srv_http_t;

@@ -170,12 +170,27 @@ int srv_config_load(const char *dir, srv_config_t *cfg, char *err, size_t errcap
 
 /* ---- helpers ------------------------------------------------------------------- */
 
+/*
+ * SHA-256 fetched from the provider once. EVP_sha256() makes OpenSSL 3 look
+ * the algorithm up again on every digest, under a lock all worker threads
+ * share; every device request hashes its token. Kept for the process's life.
+ */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void srv_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char d[32];
     unsigned int n = 0;
     static const char hex[] = "0123456789abcdef";
-    if (EVP_Digest(data, len, d, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+    pthread_once(&sha256_once, fetch_sha256);
+    const EVP_MD *md = sha256_md ? sha256_md : EVP_sha256();
+    if (EVP_Digest(data, len, d, &n, md, NULL) != 1 || n != 32) {
         memset(d, 0, sizeof(d));
     }
     for (int i = 0; i < 32; i++) {
@@ -242,6 +257,21 @@ void srv_base_url(const srv_req_t *r, char *buf, size_t cap)
         snprintf(h, sizeof(h), "localhost:%u", (unsigned)srv_port(r->srv));
     }
     snprintf(buf, cap, "%s://%s", c->insecure_http ? "http" : "https", h);
+}
+
+bool srv_valid_controller_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= STORE_NAME_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && c != '-' && c != '_' && c != '.' && c != ':') {
+            return false;
+        }
+    }
+    return true;
 }
 
 int64_t srv_now(void)
@@ -450,6 +480,29 @@ static void *ticker(void *arg)
     return NULL;
 }
 
+/*
+ * Uploads (stream_body routes) are checked on their headers, before a byte
+ * of the body is stored: only the operator may send one, and no larger than
+ * max_artifact_mb.
+ */
+static uint64_t upload_gate(srv_req_t *r, srv_resp_t *w)
+{
+    const srv_config_t *c = &r->srv->cfg;
+    if (!srv_auth_operator(r, w)) {
+        return 0;
+    }
+    const char *cl = srv_req_header(r, "Content-Length");
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+    if (n > c->max_artifact) {
+        srv_resp_error(w, 413, "airlock.request.tooLarge",
+                       "artifact of %llu bytes is larger than this server accepts (%" PRIu64
+                       " bytes; max_artifact_mb in server.conf)",
+                       n, c->max_artifact);
+        return 0;
+    }
+    return c->max_artifact;
+}
+
 /* Every module's routes in one table, built once. */
 static srv_route_t routes[64];
 
@@ -512,6 +565,7 @@ int srv_start(srv_t *s)
         .max_inflight = s->cfg.max_inflight,
         .tmp_dir = path,
         .access_log = s->cfg.access_log,
+        .stream_gate = upload_gate,
     };
     rc = srv_http_start(&ho, routes, s, &s->http);
     /* libmicrohttpd copies neither: keep them until stop */

@@ -93,6 +93,9 @@ void srv_note_seen(srv_t *s, int64_t device_id, bool poll);
 /* Write the noted check-ins to the store (the ticker does, once a second). */
 void srv_flush_seen(srv_t *s);
 
+/* A DDI controllerId: 1..127 characters of A-Z a-z 0-9 - _ . : */
+bool srv_valid_controller_id(const char *s);
+
 /* Unix time now. */
 int64_t srv_now(void);
 /* Parse a JSON body; on error answer 400 naming line/column and return NULL. */

@@ -578,6 +578,45 @@ static void test_cancel(void **state)
     assert_string_equal(link, "");
 }
 
+/* An upload is refused on its headers: nothing of its body is stored first. */
+static void test_upload_gate(void **state)
+{
+    (void)state;
+    size_t n = 3u * 1024 * 1024;
+    char *body = malloc(n + 1);
+    assert_non_null(body);
+    memset(body, 'x', n);
+    body[n] = '\0';
+    st_resp_t r = req("POST", "/api/v1/artifacts?name=gate.bin&kind=opaque&version=1", NULL, body,
+                      NULL);
+    expect_status(&r, 401, "upload without a token");
+    st_resp_free(&r);
+    r = req("POST", "/api/v1/artifacts?name=gate.bin&kind=opaque&version=1",
+            "TargetToken token-a-0123456789", body, NULL);
+    expect_status(&r, 401, "upload with a device token");
+    st_resp_free(&r);
+    /* the operator, over the configured limit */
+    char tok[40], h[65];
+    assert_int_equal(srv_token_new(tok), 0);
+    srv_sha256_hex(tok, strlen(tok), h);
+    assert_int_equal(env.srv.store->ops->setting_set(env.srv.store, "operator_token_sha256", h),
+                     STORE_OK);
+    char bearer[64];
+    snprintf(bearer, sizeof(bearer), "Bearer %s", tok);
+    uint64_t old = env.srv.cfg.max_artifact;
+    env.srv.cfg.max_artifact = 1024 * 1024;
+    r = req("POST", "/api/v1/artifacts?name=gate.bin&kind=opaque&version=1", bearer, body, NULL);
+    expect_status(&r, 413, "upload over max_artifact");
+    assert_non_null(strstr(r.body, "max_artifact_mb"));
+    st_resp_free(&r);
+    env.srv.cfg.max_artifact = old;
+    /* nothing was left in the upload area */
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s/artifacts/tmp')\"", env.dir);
+    assert_int_equal(system(cmd), 0);
+    free(body);
+}
+
 /* Above max_inflight requests in flight, new ones are told to come back later. */
 static void test_load_shedding(void **state)
 {
@@ -645,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_feedback_bodies),
         cmocka_unit_test(test_waves_and_threshold),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_upload_gate),
         cmocka_unit_test(test_load_shedding),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
