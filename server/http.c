@@ -238,8 +238,8 @@ static struct MHD_Response *file_response(int fd, uint64_t off, uint64_t len)
     b->fd = fd;
     b->off = off;
     size_t block = len < FILE_BLOCK ? (size_t)len : FILE_BLOCK;
-    struct MHD_Response *r = MHD_create_response_from_callback(
-        len, block ? block : 1, read_file_body, b, free_file_body);
+    struct MHD_Response *r = MHD_create_response_from_callback(len, block ? block : 1,
+                                                               read_file_body, b, free_file_body);
     if (!r) {
         free_file_body(b);
     }

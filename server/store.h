@@ -266,7 +266,12 @@ struct store {
     char errmsg[256]; /* the backend's last error, for logs */
 };
 
-/* Open (creating if needed) a SQLite store at path, in WAL mode. Returns 0 or an error. */
+/*
+ * Open (creating if needed) a SQLite store at path, in WAL mode. Returns 0 or an error.
+ * device_by_controller and action_open_for_device may answer from memory: always as of
+ * the last write through this store, but up to 200 ms (STORE_MEMO_TTL_MS) behind what
+ * another connection to the file wrote.
+ */
 int store_sqlite_open(const char *path, store_t **out);
 
 /* "NOT_FOUND", ...; and names of states ("running", "offered", ...). */

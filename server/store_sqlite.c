@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "store.h"
+#include "store_memo.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -271,6 +272,18 @@ typedef struct stmt {
  * op that the same thread calls in between locks it once more. Only the
  * holder ever reads or writes tx, so no thread looks at another's state
  * without the lock (an owner-thread check outside the lock would race).
+ * The connection is opened without SQLite's own mutex: this lock is the only
+ * way to it.
+ *
+ * The memo (store_memo.h) answers a device's repeated polls without a query.
+ * It is exact for this connection, because it lives under the same lock as
+ * every write: leave() forgets it all whenever a statement changed rows
+ * (sqlite3_total_changes64 moved), device_seen forgets the device rows only
+ * (last_seen/polls are in no open action), and a rollback, a failed commit or
+ * a transaction SQLite ended forget it all. A transaction's own reads may be
+ * memoised with its uncommitted rows: no other thread runs an op before its
+ * commit or rollback, and a rollback forgets them. Another connection's
+ * writes are seen once an entry is STORE_MEMO_TTL_MS old.
  */
 typedef struct sq {
     store_t base; /* first: a store_t * of this backend is an sq_t * */
@@ -278,6 +291,8 @@ typedef struct sq {
     pthread_mutex_t mu;
     bool tx;        /* an explicit transaction is open (by the lock's holder) */
     bool tx_broken; /* SQLite ended it on an error: only rollback is left */
+    store_memo_t *memo;
+    int64_t changes; /* sqlite3_total_changes64 when the memo last caught up */
     stmt_t st[S_COUNT];
 } sq_t;
 
@@ -448,6 +463,11 @@ static int leave(sq_t *q, int rc)
      * the all-or-nothing promise of begin: refuse them instead. */
     if (q->tx && sqlite3_get_autocommit(q->db))
         q->tx_broken = true;
+    int64_t changes = sqlite3_total_changes64(q->db);
+    if (changes != q->changes || q->tx_broken || rc == STORE_IO || rc == STORE_BUSY) {
+        q->changes = changes;
+        store_memo_clear(q->memo);
+    }
     pthread_mutex_unlock(&q->mu);
     return rc;
 }
@@ -531,6 +551,8 @@ static int sq_commit(store_t *s)
             memcpy(q->base.errmsg, msg, sizeof msg);
         }
     }
+    if (rc)
+        store_memo_clear(q->memo); /* rolled back: what it memoised never happened */
     end_tx(q);
     return rc;
 }
@@ -545,6 +567,7 @@ static void sq_rollback(store_t *s)
     }
     if (!sqlite3_get_autocommit(q->db))
         run(q, S_TX_ROLLBACK);
+    store_memo_clear(q->memo);
     end_tx(q);
 }
 
@@ -1003,12 +1026,24 @@ static int sq_device_get(store_t *s, int64_t id, store_device_t *d)
 
 static int sq_device_by_controller(store_t *s, const char *controller_id, store_device_t *d)
 {
+    sq_t *q = sq(s);
     if (!d)
         return STORE_INVAL;
     memset(d, 0, sizeof *d);
     if (!name_ok(controller_id))
         return STORE_INVAL;
-    return get_by_name(sq(s), S_DEV_BY_CTRL, controller_id, read_device, d);
+    int rc = enter(q);
+    if (rc)
+        return rc;
+    int hit = store_memo_device(q->memo, controller_id, d);
+    if (hit)
+        return leave(q, hit > 0 ? STORE_OK : nomem(q));
+    stmt_t *st = use(q, S_DEV_BY_CTRL);
+    bind_text(st, 1, controller_id);
+    rc = get_row(q, st, read_device, d);
+    if (rc == STORE_OK)
+        store_memo_put_device(q->memo, d);
+    return leave(q, rc);
 }
 
 static int sq_device_by_token(store_t *s, const char *token_hash, store_device_t *d)
@@ -1048,7 +1083,12 @@ static int sq_device_seen(store_t *s, int64_t id, int64_t now, unsigned polls)
     bind_i64(st, 1, id);
     bind_i64(st, 2, now);
     bind_i64(st, 3, polls);
-    return leave(q, update_one(q, st));
+    rc = update_one(q, st);
+    /* Every device polls, and this runs for each once a second: it changes
+     * device rows only, so the open actions stay memoised. */
+    q->changes = sqlite3_total_changes64(q->db);
+    store_memo_forget_devices(q->memo);
+    return leave(q, rc);
 }
 
 static int sq_device_set_attributes(store_t *s, int64_t id, const char *json, const char *version)
@@ -1402,6 +1442,8 @@ static int sq_action_open_for_device(store_t *s, int64_t device_id, store_action
     int rc = enter(q);
     if (rc)
         return rc;
+    if (store_memo_open_action(q->memo, device_id, &rc, a))
+        return leave(q, rc);
     /* A paused campaign offers nothing new (no wave is started while it is
      * paused), but a device that already has its offer may still finish:
      * pausing must not strand an update half-way. A CANCELLING action is
@@ -1415,7 +1457,10 @@ static int sq_action_open_for_device(store_t *s, int64_t device_id, store_action
     bind_i64(st, 4, STORE_ACT_CANCELLING);
     bind_i64(st, 5, STORE_CAMP_RUNNING);
     bind_i64(st, 6, STORE_CAMP_PAUSED);
-    return leave(q, get_row(q, st, read_action, a));
+    rc = get_row(q, st, read_action, a);
+    if (rc == STORE_OK || rc == STORE_NOT_FOUND)
+        store_memo_put_open_action(q->memo, device_id, rc, a);
+    return leave(q, rc);
 }
 
 static int sq_action_set_state(store_t *s, int64_t id, int expect_state, int state, int cnt, int of,
@@ -1674,6 +1719,7 @@ static void sq_close(store_t *s)
         pthread_mutex_unlock(&q->mu);
     }
     release_db(q);
+    store_memo_free(q->memo);
     pthread_mutex_unlock(&q->mu);
     pthread_mutex_destroy(&q->mu);
     free(q);
@@ -1877,7 +1923,7 @@ int store_sqlite_open(const char *path, store_t **out)
         return STORE_IO;
     }
     rc = sqlite3_open_v2(path, &q->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rc = q->db ? db_err(q, rc) : STORE_IO;
     } else {
@@ -1890,12 +1936,16 @@ int store_sqlite_open(const char *path, store_t **out)
             if (!q->st[i].st)
                 rc = prepare(q, (enum stmt_id)i);
     }
+    if (rc == STORE_OK && !(q->memo = store_memo_new()))
+        rc = nomem(q);
     if (rc != STORE_OK) {
         release_db(q);
+        store_memo_free(q->memo);
         pthread_mutex_destroy(&q->mu);
         free(q);
         return rc == STORE_BUSY ? STORE_BUSY : STORE_IO;
     }
+    q->changes = sqlite3_total_changes64(q->db);
     *out = &q->base;
     return STORE_OK;
 }

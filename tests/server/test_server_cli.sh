@@ -31,48 +31,13 @@ trap 'exit 1' INT TERM
 cd "$WORK" || exit 1
 unset AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_CA
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-not_ok() { fail=$((fail + 1)); echo "FAIL - $*"; }
-check() { if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3: got '$1', expected '$2'"; fi; }
-
-# run EXPECTED_EXIT DESCRIPTION ARGS...: runs airlock ARGS, stdout -> out, stderr -> err.
-run() {
-    local want=$1 desc=$2 got
-    shift 2
-    "$AIRLOCK" "$@" >out 2>err
-    got=$?
-    if [ "$got" = "$want" ]; then
-        ok "$desc (exit $got)"
-    else
-        not_ok "$desc: exit $got, expected $want"
-        sed 's/^/    stdout: /' out | head -20
-        sed 's/^/    stderr: /' err | head -10
-    fi
-}
-has() {
-    if grep -qE -- "$2" "$1"; then ok "$3"; else
-        not_ok "$3: /$2/ not in $1"
-        sed 's/^/    /' "$1" | head -20
-    fi
-}
-# jget FILE PATH: a field of the JSON in FILE, PATH like "counts.total" ("INVALID" if absent).
-jget() {
-    python3 -c 'import json,sys
-try:
-    v = json.load(open(sys.argv[1]))
-    for k in sys.argv[2].split("."):
-        v = v[int(k)] if isinstance(v, list) else v[k]
-except Exception:
-    v = "INVALID"
-print(str(v).lower() if isinstance(v, bool) else v)' "$1" "$2"
-}
+# shellcheck source=../lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 
 # ---- init ----------------------------------------------------------------------------------
 D=$WORK/srv
 run 0 "server init" server init "$D" --host updates.test -k "$VEC/key-ed25519.pem"
-has out "operator token: " "init prints the operator token"
+has_re out "operator token: " "init prints the operator token"
 check "$(stat -c %a "$D")" 700 "DIR is mode 0700"
 for f in tls/ca.key tls/server.key operator.token gateway.token; do
     check "$(stat -c %a "$D/$f")" 600 "$f is mode 0600"
@@ -80,22 +45,22 @@ done
 for f in server.conf tls/ca.pem tls/server.pem airlock.db keys/key-ed25519.pem; do
     if [ -s "$D/$f" ]; then ok "$f exists"; else not_ok "$f missing"; fi
 done
-has "$D/keys/key-ed25519.pem" "BEGIN PUBLIC KEY" "keys/ holds the public key"
+has_re "$D/keys/key-ed25519.pem" "BEGIN PUBLIC KEY" "keys/ holds the public key"
 if grep -q PRIVATE "$D/keys/key-ed25519.pem"; then not_ok "a private key was copied"; else
     ok "no private key in keys/"
 fi
 for k in tenant bind port public_url poll_interval threads max_inflight max_artifact_mb \
     insecure_http access_log cert_file key_file; do
-    has "$D/server.conf" "^# $k =" "server.conf documents $k"
+    has_re "$D/server.conf" "^# $k =" "server.conf documents $k"
 done
 openssl x509 -in "$D/tls/server.pem" -noout -ext subjectAltName >san 2>&1
-has san "DNS:localhost" "certificate names localhost"
-has san "127.0.0.1" "certificate names 127.0.0.1"
-has san "DNS:updates.test" "certificate names --host"
+has_re san "DNS:localhost" "certificate names localhost"
+has_re san "127.0.0.1" "certificate names 127.0.0.1"
+has_re san "DNS:updates.test" "certificate names --host"
 OP_TOKEN=$(cat "$D/operator.token")
-has out "$OP_TOKEN" "the printed token is the one in operator.token"
+has_re out "$OP_TOKEN" "the printed token is the one in operator.token"
 run $EXIT_USAGE "init refuses a non-empty DIR" server init "$D"
-has err "not empty" "the message says why"
+has_re err "not empty" "the message says why"
 mkdir -p other && touch other/x
 run $EXIT_USAGE "init refuses another non-empty DIR" server init other
 run 0 "init --json on a new DIR" server init "$WORK/srv2" --json
@@ -115,19 +80,19 @@ if [ -z "$PORT" ]; then
     exit 1
 fi
 ok "server run: listening on $PORT"
-has server.out "listening on https://.*:$PORT \(tenant DEFAULT\)" "server prints where it listens"
+has_re server.out "listening on https://.*:$PORT \(tenant DEFAULT\)" "server prints where it listens"
 
 export AIRLOCK_SERVER=https://localhost:$PORT AIRLOCK_CA=$D/tls/ca.pem
 T=(--token-file "$D/operator.token")
 
 # ---- artifacts -----------------------------------------------------------------------------
 run 0 "upload a signed image" artifact upload "$VEC/ed25519.signed.bin" --name fw-4.5.6.bin "${T[@]}"
-has out "4.5.6\+789" "the version comes from the header"
+has_re out "4.5.6\+789" "the version comes from the header"
 run $EXIT_SERVER_REJECTED "upload an unsigned image" artifact upload "$VEC/hash-only.signed.bin" "${T[@]}"
-has err "NO_SIGNATURE" "the rejection names the error"
+has_re err "NO_SIGNATURE" "the rejection names the error"
 run $EXIT_SERVER_REJECTED "upload an image of an untrusted key" artifact upload \
     "$VEC/ecdsa-p256.signed.bin" "${T[@]}"
-has err "UNKNOWN_KEY.*offset" "the rejection names the error and offset"
+has_re err "UNKNOWN_KEY.*offset" "the rejection names the error and offset"
 run $EXIT_SERVER_REJECTED "opaque without --version" artifact upload "$VEC/payload-5000.bin" \
     --kind opaque "${T[@]}"
 run 0 "opaque with --version" artifact upload "$VEC/payload-5000.bin" --kind opaque \
@@ -139,7 +104,7 @@ check "$(jget out artifacts.0.name)" fw-4.5.6.bin "first artifact"
 check "$(jget out artifacts.1.version)" 2024.11 "second artifact"
 check "$(jget out artifacts.2.name)" INVALID "nothing else was stored"
 run 0 "artifact show" artifact show fw-4.5.6.bin "${T[@]}"
-has out "sha256: +$(sha256sum "$VEC/ed25519.signed.bin" | cut -d' ' -f1)" "show gives the sha256"
+has_re out "sha256: +$(sha256sum "$VEC/ed25519.signed.bin" | cut -d' ' -f1)" "show gives the sha256"
 
 # ---- devices and groups --------------------------------------------------------------------
 run 0 "device add --json" device add dev-1 --json "${T[@]}"
@@ -147,21 +112,21 @@ TOKEN1=$(jget out token)
 check "${#TOKEN1}" 32 "a token is generated"
 run 0 "device add with a token" device add dev-2 --name "Second device" \
     --device-token dev-2-token-0123456789 "${T[@]}"
-has out "token: dev-2-token-0123456789" "the given token is shown once"
+has_re out "token: dev-2-token-0123456789" "the given token is shown once"
 run $EXIT_SERVER_REJECTED "device add twice" device add dev-1 "${T[@]}"
 run 0 "group create" group create canary "${T[@]}"
 run $EXIT_SERVER_REJECTED "group add with an unknown device" group add canary dev-1 ghost "${T[@]}"
-has err "ghost" "the message names the device"
+has_re err "ghost" "the message names the device"
 run 0 "group add" group add canary dev-1 dev-2 "${T[@]}"
-has out "2 device" "both are members"
+has_re out "2 device" "both are members"
 run 0 "group show" group show canary "${T[@]}"
-has out "dev-2 +Second device" "members are listed"
+has_re out "dev-2 +Second device" "members are listed"
 run 0 "group list" group list "${T[@]}"
 
 # ---- campaign ------------------------------------------------------------------------------
 run 0 "campaign create" campaign create first --artifact fw-4.5.6.bin --group canary \
     --waves 50,100 --failure-threshold 20 "${T[@]}"
-has out "campaign first: running, wave 1 of 2" "status printed"
+has_re out "campaign first: running, wave 1 of 2" "status printed"
 run 0 "campaign status --json" campaign status first --json "${T[@]}"
 check "$(jget out state)" running "state"
 check "$(jget out counts.total)" 2 "two devices"
@@ -186,19 +151,19 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$D/tls/ca.pem" \
 check "$code" 401 "a device token is not an operator token"
 
 run 0 "campaign pause" campaign pause first --reason "look at logs" "${T[@]}"
-has out "paused" "paused"
+has_re out "paused" "paused"
 run $EXIT_SERVER_REJECTED "pause twice" campaign pause first "${T[@]}"
-has err "is paused" "the message names the state"
+has_re err "is paused" "the message names the state"
 run 0 "campaign resume" campaign resume first "${T[@]}"
 run $EXIT_SERVER_REJECTED "bad waves" campaign create second --artifact fw-4.5.6.bin \
     --waves 50,40,100 "${T[@]}"
-has err "waves\[1\]" "the message names the field"
+has_re err "waves\[1\]" "the message names the field"
 run $EXIT_USAGE "malformed --waves" campaign create second --artifact fw-4.5.6.bin --waves 1,x "${T[@]}"
 run $EXIT_USAGE "option of another subcommand" campaign list --waves 1,100 "${T[@]}"
 run 0 "campaign list" campaign list "${T[@]}"
-has out "first +running +1/2" "list shows state and wave"
+has_re out "first +running +1/2" "list shows state and wave"
 run 0 "device list" device list "${T[@]}"
-has out "first:offered" "a device's open action is listed"
+has_re out "first:offered" "a device's open action is listed"
 run 0 "device show" device show dev-1 "${T[@]}"
 
 # ---- exit codes ----------------------------------------------------------------------------

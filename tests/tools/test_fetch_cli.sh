@@ -32,41 +32,8 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 cd "$WORK" || exit 1
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-not_ok() { fail=$((fail + 1)); echo "FAIL - $*"; }
-check() { if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3: got '$1', expected '$2'"; fi; }
-
-# run EXPECTED_EXIT DESCRIPTION ARGS...: runs airlock ARGS, stdout -> out, stderr -> err.
-run() {
-    local want=$1 desc=$2 got
-    shift 2
-    "$AIRLOCK" "$@" >out 2>err
-    got=$?
-    if [ "$got" = "$want" ]; then
-        ok "$desc (exit $got)"
-    else
-        not_ok "$desc: exit $got, expected $want"
-        sed 's/^/    stdout: /' out | head -20
-        sed 's/^/    stderr: /' err | head -10
-    fi
-}
-has() {
-    if grep -qE -- "$2" "$1"; then ok "$3"; else
-        not_ok "$3: /$2/ not in $1"
-        sed 's/^/    /' "$1" | head -20
-    fi
-}
-# jget FILE KEY: a top-level field of the JSON in FILE ("INVALID" if it is not JSON).
-jget() {
-    python3 -c 'import json,sys
-try:
-    v = json.load(open(sys.argv[1]))[sys.argv[2]]
-except Exception:
-    v = "INVALID"
-print(str(v).lower() if isinstance(v, bool) else v)' "$1" "$2"
-}
+# shellcheck source=../lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 
 # start_server DIR ARGS...: airlock-testd on DIR (its ca.pem, port); sets PORT.
 start_server() {
@@ -145,8 +112,8 @@ F=(--layout nrf52840 -k "$PUB")
 run 0 "plain fetch" fetch "$URL" --flash dev.img "${F[@]}" --ca srv-a/ca.pem
 check "$(stat -c %s dev.img)" "$FLASH_SIZE" "a new flash file is the layout's flash size"
 slot_is dev.img img.bin "the secondary slot holds the image"
-has err '^airlock fetch: +[0-9]+%  [0-9]+/[0-9]+ bytes$' "progress lines with a percentage (stderr not a tty)"
-has err "100%  $IMG_LEN/$IMG_LEN bytes" "progress reaches 100%"
+has_re err '^airlock fetch: +[0-9]+%  [0-9]+/[0-9]+ bytes$' "progress lines with a percentage (stderr not a tty)"
+has_re err "100%  $IMG_LEN/$IMG_LEN bytes" "progress reaches 100%"
 
 rm -f dev.img
 run 0 "fetch --json" fetch "$URL" --flash dev.img "${F[@]}" --ca srv-a/ca.pem --json
@@ -194,7 +161,7 @@ else
     not_ok "kill -9 rerun: resumed_from $RESUMED, expected 0 < it < $IMG_LEN"
 fi
 check "$(jget out received)" $((IMG_LEN - RESUMED)) "kill -9 rerun: only the rest was downloaded"
-has err "resuming at byte $RESUMED" "kill -9 rerun says where it resumes"
+has_re err "resuming at byte $RESUMED" "kill -9 rerun says where it resumes"
 slot_is kill.img img.bin "kill -9: the slot holds the image, byte for byte"
 
 run 0 "a finished download, fetched again with --pending" "${SLOW[@]}" --pending
@@ -205,7 +172,7 @@ check "$(jget out pending_version)" "1.2.0+0" "--pending: the pending version"
 # The trailer of the slot now asks for a trial install (airlock dump reads it).
 tail -c +$((SEC_OFF + 1)) kill.img | head -c "$SEC_SIZE" >slot.bin
 run 0 "dump the secondary slot" dump slot.bin
-has out "request: TEST" "the slot's trailer requests a trial install"
+has_re out "request: TEST" "the slot's trailer requests a trial install"
 slot_is kill.img img.bin "--pending: the image is untouched"
 
 "$AIRLOCK" fetch "$URL_SLOW" --flash term.img "${F[@]}" --ca srv-s/ca.pem >out 2>err &
@@ -215,7 +182,7 @@ kill -TERM "$FETCH_PID" 2>/dev/null
 wait "$FETCH_PID"
 check "$?" "$EXIT_CANCELLED" "SIGTERM: exit 17"
 FETCH_PID=
-has err "run the same command again to resume" "SIGTERM: says how to resume"
+has_re err "run the same command again to resume" "SIGTERM: says how to resume"
 run 0 "SIGTERM: the same command again" fetch "$URL_SLOW" --flash term.img "${F[@]}" \
     --ca srv-s/ca.pem --json
 RESUMED=$(jget out resumed_from)
@@ -229,7 +196,7 @@ run $EXIT_TLS "a CA that did not sign the server's certificate" fetch "$URL" --f
     "${F[@]}" --ca srv-s/ca.pem
 run $EXIT_TLS "wrong --ca-pin" fetch "$URL" --flash tls.img "${F[@]}" --ca srv-a/ca.pem \
     --ca-pin 0000000000000000000000000000000000000000000000000000000000000000
-has err "pinned key" "wrong pin: says the pin did not match"
+has_re err "pinned key" "wrong pin: says the pin did not match"
 run $EXIT_TLS "another server's CA pin" fetch "$URL" --flash tls.img "${F[@]}" --ca srv-a/ca.pem \
     --ca-pin "$(cat srv-s/ca-spki.sha256)"
 run 0 "the right --ca-pin" fetch "$URL" --flash pin.img "${F[@]}" --ca srv-a/ca.pem \
@@ -241,10 +208,10 @@ run $EXIT_USAGE "a --ca-pin that is not 64 hex digits" fetch "$URL" --flash tls.
 # ---- HTTP and network ---------------------------------------------------------------
 run $EXIT_HTTP "404" fetch "https://localhost:$PA/no-such-artifact.bin" --flash net.img "${F[@]}" \
     --ca srv-a/ca.pem
-has err "HTTP 404" "404: names the status"
+has_re err "HTTP 404" "404: names the status"
 run $EXIT_NETWORK "nothing listening, --attempts 2" fetch "https://localhost:1/artifact.bin" \
     --flash net.img "${F[@]}" --ca srv-a/ca.pem --attempts 2
-has err "giving up after 2 failed requests" "network: gives up after 2 attempts"
+has_re err "giving up after 2 failed requests" "network: gives up after 2 attempts"
 run $EXIT_USAGE "http:// without --insecure-http" fetch "http://localhost:$PA/artifact.bin" \
     --flash net.img "${F[@]}"
 
@@ -278,7 +245,7 @@ run $EXIT_USAGE "--pending and --permanent" fetch "$URL" --flash usage.img "${F[
     --permanent
 run $EXIT_USAGE "--attempts 0" fetch "$URL" --flash usage.img "${F[@]}" --attempts 0
 run 0 "--help" fetch --help
-has out "--ca-pin" "help lists --ca-pin"
+has_re out "--ca-pin" "help lists --ca-pin"
 
 echo
 echo "fetch cli: $pass passed, $fail failed"
