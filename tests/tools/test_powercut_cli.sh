@@ -17,31 +17,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/airlock-powercut-test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $*"; }
-not_ok() { fail=$((fail + 1)); echo "FAIL - $*"; }
-
-# run EXPECTED_EXIT DESCRIPTION ARGS...: runs airlock ARGS, stdout -> out, stderr -> err.
-run() {
-    local want=$1 desc=$2 got
-    shift 2
-    "$AIRLOCK" "$@" >out 2>err
-    got=$?
-    if [ "$got" = "$want" ]; then
-        ok "$desc (exit $got)"
-    else
-        not_ok "$desc: exit $got, expected $want"
-        sed 's/^/    stdout: /' out | head -20
-        sed 's/^/    stderr: /' err | head -5
-    fi
-}
-has() {
-    if grep -qF -- "$2" "$1"; then ok "$3"; else
-        not_ok "$3: '$2' not in $1"
-        sed 's/^/    /' "$1" | head -20
-    fi
-}
+# shellcheck source=../lib/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 empty() { if [ ! -s "$1" ]; then ok "$2"; else not_ok "$2: $1 not empty" && head -3 "$1"; fi; }
 json_ok() {
     if ! command -v python3 >/dev/null; then
