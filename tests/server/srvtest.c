@@ -6,6 +6,7 @@
 #include "srvtest.h"
 
 #include <curl/curl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,11 +117,13 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     return sz * n;
 }
 
-st_resp_t st_req(const st_env_t *env, const char *method, const char *path, const char *auth,
-                 const char *body, const char *h1, const char *h2)
+/* One request; body_len SIZE_MAX: body is a string sent as JSON (or none). */
+static st_resp_t request(const st_env_t *env, const char *method, const char *path,
+                         const char *auth, const void *body, size_t body_len,
+                         const char *content_type, const char *h1, const char *h2)
 {
     st_resp_t r;
-    char url[600], ah[300];
+    char url[600], ah[300], ct[128];
     memset(&r, 0, sizeof(r));
     CURL *h = curl_easy_init();
     if (!h) {
@@ -134,7 +137,8 @@ st_resp_t st_req(const st_env_t *env, const char *method, const char *path, cons
         hl = curl_slist_append(hl, ah);
     }
     if (body) {
-        hl = curl_slist_append(hl, "Content-Type: application/json");
+        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+        hl = curl_slist_append(hl, ct);
     }
     if (h1) {
         hl = curl_slist_append(hl, h1);
@@ -152,6 +156,9 @@ st_resp_t st_req(const st_env_t *env, const char *method, const char *path, cons
     }
     if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        if (body_len != SIZE_MAX) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        }
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -165,6 +172,18 @@ st_resp_t st_req(const st_env_t *env, const char *method, const char *path, cons
     curl_slist_free_all(hl);
     curl_easy_cleanup(h);
     return r;
+}
+
+st_resp_t st_req(const st_env_t *env, const char *method, const char *path, const char *auth,
+                 const char *body, const char *h1, const char *h2)
+{
+    return request(env, method, path, auth, body, SIZE_MAX, "application/json", h1, h2);
+}
+
+st_resp_t st_req_bin(const st_env_t *env, const char *method, const char *path,
+                     const char *auth, const void *body, size_t len, const char *content_type)
+{
+    return request(env, method, path, auth, body, len, content_type, NULL, NULL);
 }
 
 void st_resp_free(st_resp_t *r)

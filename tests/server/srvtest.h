@@ -46,6 +46,9 @@ typedef struct st_resp {
  */
 st_resp_t st_req(const st_env_t *env, const char *method, const char *path, const char *auth,
                  const char *body, const char *h1, const char *h2);
+/* The same with a binary body of len bytes and its content type (an upload). */
+st_resp_t st_req_bin(const st_env_t *env, const char *method, const char *path,
+                     const char *auth, const void *body, size_t len, const char *content_type);
 void st_resp_free(st_resp_t *r);
 
 /* Seeding through the store; each returns the new row's id, or -1. */

@@ -55,48 +55,12 @@ static st_resp_t op(const char *method, const char *path, const char *body)
     return req(method, path, bearer, body);
 }
 
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    st_resp_t *r = ud;
-    char *b = realloc(r->body, r->len + sz * n + 1);
-    if (!b) {
-        return 0;
-    }
-    memcpy(b + r->len, p, sz * n);
-    r->len += sz * n;
-    b[r->len] = '\0';
-    r->body = b;
-    return sz * n;
-}
-
 /* POST raw bytes (an artifact upload) with the operator token. */
 static st_resp_t upload(const char *query, const void *data, size_t len)
 {
-    st_resp_t r;
-    char url[600], auth[200];
-    memset(&r, 0, sizeof(r));
-    CURL *h = curl_easy_init();
-    assert_non_null(h);
-    snprintf(url, sizeof(url), "%s/api/v1/artifacts%s", env.base, query);
-    snprintf(auth, sizeof(auth), "Authorization: %s", bearer);
-    struct curl_slist *hl = curl_slist_append(NULL, auth);
-    hl = curl_slist_append(hl, "Content-Type: application/octet-stream");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CAINFO, env.ca_file);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, data);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    r.curl_code = (int)curl_easy_perform(h);
-    if (r.curl_code == CURLE_OK) {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-    }
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(h);
+    char path[600];
+    snprintf(path, sizeof(path), "/api/v1/artifacts%s", query);
+    st_resp_t r = st_req_bin(&env, "POST", path, bearer, data, len, "application/octet-stream");
     if (r.curl_code) {
         fail_msg("upload %s: %s", query, curl_easy_strerror((CURLcode)r.curl_code));
     }
