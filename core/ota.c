@@ -203,6 +203,13 @@ static int hash_bytes(airlock_ota_t *ota, const uint8_t *p, uint32_t n)
     return ota->cfg->crypto->hash_update(&ota->hash, p, n) ? AIRLOCK_ERR_CRYPTO : 0;
 }
 
+/* The progress records' CRC over n more image bytes: the port's if it has one. */
+static void crc_bytes(airlock_ota_t *ota, const uint8_t *p, uint32_t n)
+{
+    const airlock_crypto_t *c = ota->cfg->crypto;
+    ota->crc = c->crc32 ? c->crc32(ota->crc, p, n) : record_crc32(ota->crc, p, n);
+}
+
 static int sec_cnt_check(airlock_ota_t *ota)
 {
     if (ota->run_has_sec_cnt && (!ota->has_sec_cnt || ota->sec_cnt < ota->run_sec_cnt)) {
@@ -431,15 +438,15 @@ static int absorb(airlock_ota_t *ota, const uint8_t *p, size_t n)
             p++;
             n--;
         } else if (pos < ota->tlv_off) {
+            /* Payload and protected TLVs: hashed as one run; only TLV bytes are parsed. */
             uint32_t m = ota->tlv_off - pos;
             if (n < m) {
                 m = (uint32_t)n;
             }
             rc = hash_bytes(ota, p, m);
-            for (uint32_t i = 0; rc == 0 && i < m; i++) {
-                if (pos + i >= ota->prot.start) {
-                    rc = tlv_byte(ota, &ota->prot, true, pos + i, p[i]);
-                }
+            uint32_t i = ota->prot.start > pos ? ota->prot.start - pos : 0;
+            for (; rc == 0 && i < m; i++) {
+                rc = tlv_byte(ota, &ota->prot, true, pos + i, p[i]);
             }
             ota->pos += m;
             p += m;
@@ -494,7 +501,7 @@ static int program(airlock_ota_t *ota, const uint8_t *data, uint32_t len)
         /* the CRC covers image bytes only, not the last unit's padding */
         uint32_t real_end = ota->stage_off + ota->pos;
         uint32_t real = real_end > ota->prog_off ? real_end - ota->prog_off : 0;
-        ota->crc = record_crc32(ota->crc, data, real < n ? real : n);
+        crc_bytes(ota, data, real < n ? real : n);
         ota->prog_off += n;
         data += n;
         len -= n;
@@ -862,7 +869,7 @@ int airlock_ota_resume(airlock_ota_t *ota, const airlock_boot_cfg_t *cfg, const 
         if (rc) {
             return fail(ota, rc);
         }
-        ota->crc = record_crc32(ota->crc, ota->cfg->buf, n);
+        crc_bytes(ota, ota->cfg->buf, n);
         done += n;
     }
     if (ota->crc != crc) {

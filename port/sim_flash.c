@@ -4,7 +4,7 @@
  * is cut. Host only. It must never print, never guess (all randomness from
  * its own seeded PRNG) and never let a refused call change flash.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sync_file_range, where there is one */
 
 #include "airlock/sim_flash.h"
 
@@ -22,6 +22,8 @@
 
 #define NVIOL 5 /* RANGE .. ERASE_ADDR, indexed by -101 - err */
 #define DESC_LEN 192
+#define BLANK_LEN (64u * 1024u)
+#define SYNC_STEP (8u * 1024u * 1024u) /* a multiple of BLANK_LEN */
 
 struct airlock_sim_flash {
     airlock_flash_t port;
@@ -32,6 +34,7 @@ struct airlock_sim_flash {
     uint32_t nunits;
     uint32_t ws_shift; /* log2(write_size) */
     int fd;            /* -1 when RAM-backed */
+    uint8_t *blank;    /* file-backed: BLANK_LEN bytes of erased_val, for pwrite */
 
     uint32_t nsec;
     uint64_t *sec_start; /* nsec + 1 entries; sec_start[nsec] == size */
@@ -139,6 +142,64 @@ static void rnd_fill(airlock_sim_flash_t *sim, uint8_t *p, size_t n)
     }
 }
 
+/* ---- byte runs, word at a time ------------------------------------------ */
+
+static uint64_t rep8(uint8_t v)
+{
+    return 0x0101010101010101u * v;
+}
+
+/* Are the n bytes at p all v? (8 bytes a step; memcpy loads, any alignment) */
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+    const uint64_t pat = rep8(v);
+    uint64_t diff = 0;
+    for (; n >= 64; p += 64, n -= 64) {
+        uint64_t w[8];
+        memcpy(w, p, sizeof w);
+        for (int i = 0; i < 8; i++) {
+            diff |= w[i] ^ pat;
+        }
+        if (diff) {
+            return false;
+        }
+    }
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        diff |= w ^ pat;
+    }
+    for (; n > 0; p++, n--) {
+        diff |= (uint8_t)(*p ^ v);
+    }
+    return diff == 0;
+}
+
+/*
+ * Index of the first of n bytes where want would move a bit of old back
+ * toward erased e, or n if none. In "distance from erased" form (x ^ e) a
+ * prog may only set bits: old & ~want must be 0.
+ */
+static uint32_t first_bit_back(const uint8_t *old, const uint8_t *want, uint32_t n, uint8_t e)
+{
+    const uint64_t pat = rep8(e);
+    uint32_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        uint64_t o, w;
+        memcpy(&o, old + i, 8);
+        memcpy(&w, want + i, 8);
+        if ((o ^ pat) & ~(w ^ pat)) {
+            break; /* the byte loop finds it within these 8 */
+        }
+    }
+    for (; i < n; i++) {
+        if ((old[i] ^ e) & ~(want[i] ^ e) & 0xff) {
+            return i;
+        }
+    }
+    return n;
+}
+
 /* ---- programmed-unit map -------------------------------------------------- */
 
 static bool unit_prog(const airlock_sim_flash_t *sim, uint32_t u)
@@ -156,6 +217,42 @@ static void unit_set(airlock_sim_flash_t *sim, uint32_t u, bool on)
     }
 }
 
+/* Mark units [u, u + n) programmed (on) or not: whole map bytes at once. */
+static void units_set(airlock_sim_flash_t *sim, uint32_t u, uint32_t n, bool on)
+{
+    for (; n > 0 && (u & 7u); u++, n--) {
+        unit_set(sim, u, on);
+    }
+    if (n >= 8) {
+        memset(sim->prog_map + (u >> 3), on ? 0xff : 0x00, n >> 3);
+        u += n & ~7u;
+        n &= 7u;
+    }
+    for (; n > 0; u++, n--) {
+        unit_set(sim, u, on);
+    }
+}
+
+/* The first programmed unit of [u, u + n), or u + n if none. */
+static uint32_t first_prog(const airlock_sim_flash_t *sim, uint32_t u, uint32_t n)
+{
+    uint32_t end = u + n;
+    for (; u < end && (u & 7u); u++) {
+        if (unit_prog(sim, u)) {
+            return u;
+        }
+    }
+    while (end - u >= 8 && sim->prog_map[u >> 3] == 0) {
+        u += 8; /* eight units not programmed */
+    }
+    for (; u < end; u++) {
+        if (unit_prog(sim, u)) {
+            return u;
+        }
+    }
+    return end;
+}
+
 static uint32_t ws(const airlock_sim_flash_t *sim)
 {
     return sim->port.write_size;
@@ -163,21 +260,86 @@ static uint32_t ws(const airlock_sim_flash_t *sim)
 
 static bool unit_erased(const airlock_sim_flash_t *sim, uint32_t u)
 {
-    const uint8_t *p = sim->data + ((size_t)u << sim->ws_shift);
-    for (uint32_t i = 0; i < ws(sim); i++) {
-        if (p[i] != sim->port.erased_val) {
-            return false;
-        }
-    }
-    return true;
+    return all_bytes(sim->data + ((size_t)u << sim->ws_shift), ws(sim), sim->port.erased_val);
 }
 
-/* Units [first, first + n): programmed iff not all erased_val. */
+/*
+ * Units [first, first + n): programmed iff not all erased_val. Runs of 64
+ * erased units (aligned in the map) are recognised a block at a time, so
+ * opening a mostly erased file is a read at memory speed.
+ */
 static void derive_prog(airlock_sim_flash_t *sim, uint32_t first, uint32_t n)
 {
-    for (uint32_t u = first; u < first + n; u++) {
+    uint32_t u = first, end = first + n;
+    size_t block = (size_t)64 << sim->ws_shift;
+    while (u < end) {
+        if ((u & 63u) == 0 && end - u >= 64 &&
+            all_bytes(sim->data + ((size_t)u << sim->ws_shift), block, sim->port.erased_val)) {
+            memset(sim->prog_map + (u >> 3), 0, 8);
+            u += 64;
+            continue;
+        }
         unit_set(sim, u, !unit_erased(sim, u));
+        u++;
     }
+}
+
+/* ---- writing the contents ---------------------------------------------------- */
+
+/* pwrite all len bytes at off; 0, or -1 and errno. */
+static int write_all(int fd, uint32_t off, const uint8_t *src, uint32_t len)
+{
+    while (len > 0) {
+        ssize_t k = pwrite(fd, src, len, (off_t)off);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            errno = k == 0 ? EIO : errno;
+            return -1;
+        }
+        off += (uint32_t)k;
+        src += k;
+        len -= (uint32_t)k;
+    }
+    return 0;
+}
+
+/*
+ * Copy len bytes to addr. A file-backed sim writes the file with pwrite, not
+ * through its mapping: the mapping shares the page cache, so it sees the
+ * bytes at once, and a first store through a shared mapping costs a write
+ * fault per page, several times the copy. Returns 0 or AIRLOCK_ERR_IO.
+ */
+static int store(airlock_sim_flash_t *sim, uint32_t addr, const uint8_t *src, uint32_t len)
+{
+    if (sim->fd < 0) {
+        memcpy(sim->data + addr, src, len);
+        return 0;
+    }
+    return write_all(sim->fd, addr, src, len) ? AIRLOCK_ERR_IO : 0;
+}
+
+/* Set len bytes at addr to erased_val; bytes already erased are not written. */
+static int store_erased(airlock_sim_flash_t *sim, uint32_t addr, uint32_t len)
+{
+    if (all_bytes(sim->data + addr, len, sim->port.erased_val)) {
+        return 0;
+    }
+    if (sim->fd < 0) {
+        memset(sim->data + addr, sim->port.erased_val, len);
+        return 0;
+    }
+    while (len > 0) {
+        uint32_t k = len < BLANK_LEN ? len : BLANK_LEN;
+        int err = store(sim, addr, sim->blank, k);
+        if (err) {
+            return err;
+        }
+        addr += k;
+        len -= k;
+    }
+    return 0;
 }
 
 /* ---- sectors and counters ------------------------------------------------- */
@@ -259,18 +421,13 @@ static int check_prog(airlock_sim_flash_t *sim, uint32_t addr, const uint8_t *bu
         return violation(sim, AIRLOCK_SIM_FLASH_ERR_ALIGN, op, addr, len, addr);
     }
     uint32_t first = addr >> sim->ws_shift, n = len >> sim->ws_shift;
-    for (uint32_t u = first; u < first + n; u++) {
-        if (unit_prog(sim, u)) {
-            return violation(sim, AIRLOCK_SIM_FLASH_ERR_REPROG, op, addr, len, u << sim->ws_shift);
-        }
+    uint32_t u = first_prog(sim, first, n);
+    if (u < first + n) {
+        return violation(sim, AIRLOCK_SIM_FLASH_ERR_REPROG, op, addr, len, u << sim->ws_shift);
     }
-    /* In "distance from erased" form (x ^ erased_val) a prog may only set bits. */
-    uint8_t e = sim->port.erased_val;
-    for (uint32_t i = 0; i < len; i++) {
-        uint8_t old = (uint8_t)(sim->data[addr + i] ^ e), want = (uint8_t)(buf[i] ^ e);
-        if (old & (uint8_t)~want) {
-            return violation(sim, AIRLOCK_SIM_FLASH_ERR_BIT_BACK, op, addr, len, addr + i);
-        }
+    uint32_t i = first_bit_back(sim->data + addr, buf, len, sim->port.erased_val);
+    if (i < len) {
+        return violation(sim, AIRLOCK_SIM_FLASH_ERR_BIT_BACK, op, addr, len, addr + i);
     }
     return 0;
 }
@@ -687,12 +844,10 @@ static int sim_prog(void *ctx, uint32_t addr, const void *buf, uint32_t len)
         return err;
     }
     /* check_prog proved every bit only moves away from erased: a plain copy is the AND. */
-    for (uint32_t i = 0; i < (len >> sim->ws_shift); i++) {
-        unit_set(sim, (addr >> sim->ws_shift) + i, true);
+    if (len > 0 && store(sim, addr, buf, len) != 0) {
+        return AIRLOCK_ERR_IO;
     }
-    if (len > 0) {
-        memcpy(sim->data + addr, buf, len);
-    }
+    units_set(sim, addr >> sim->ws_shift, len >> sim->ws_shift, true);
     count_access(sim, AIRLOCK_SIM_FLASH_OP_PROG, addr, len);
     return 0;
 }
@@ -731,10 +886,10 @@ static int sim_erase(void *ctx, uint32_t addr)
     if (err) {
         return err;
     }
-    memset(sim->data + start, sim->port.erased_val, size);
-    for (uint32_t u = start >> sim->ws_shift; u < (start + size) >> sim->ws_shift; u++) {
-        unit_set(sim, u, false);
+    if (store_erased(sim, start, size) != 0) {
+        return AIRLOCK_ERR_IO;
     }
+    units_set(sim, start >> sim->ws_shift, size >> sim->ws_shift, false);
     sim->total.erases++;
     sim->per_sec[s].erases++;
     return 0;
@@ -848,12 +1003,71 @@ int airlock_sim_flash_create(const airlock_sim_flash_geometry_t *geo, airlock_si
     return 0;
 }
 
+/*
+ * Create path as a new flash file, every byte erased_val, and return it open
+ * (-1 and errno on failure; EEXIST if path appeared meanwhile). The file is
+ * filled and synced under a temporary name in the same directory and only
+ * then linked into place, so path never names a file that is not yet all
+ * erased: a process killed while creating (or a host crash) leaves no file
+ * at path, at worst a stray "<path>.new-<pid>-<n>", never one of zeros that
+ * a later open would take for a flash programmed throughout. link, unlike
+ * rename, never replaces a file another process created in the meantime.
+ */
+static int create_file(airlock_sim_flash_t *sim, const char *path)
+{
+    size_t cap = strlen(path) + 40;
+    char *tmp = malloc(cap);
+    int fd = -1, err = 0;
+    if (!tmp) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (unsigned n = 0; fd < 0 && n < 100; n++) {
+        snprintf(tmp, cap, "%s.new-%ld-%u", path, (long)getpid(), n);
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL, 0644);
+        if (fd < 0 && errno != EEXIST) {
+            break;
+        }
+    }
+    if (fd < 0) {
+        free(tmp);
+        return -1;
+    }
+    if (sim->port.erased_val == 0x00) {
+        err = ftruncate(fd, (off_t)sim->port.size) != 0; /* holes read as zeros */
+    } else {
+        for (uint32_t at = 0; !err && at < sim->port.size; at += BLANK_LEN) {
+            uint32_t k = sim->port.size - at < BLANK_LEN ? sim->port.size - at : BLANK_LEN;
+            err = write_all(fd, at, sim->blank, k) != 0;
+#if defined(SYNC_FILE_RANGE_WRITE)
+            /* start writing back each 8 MiB now, so the fsync below waits for little */
+            if (!err && (at + k) % SYNC_STEP == 0) {
+                (void)sync_file_range(fd, at + k - SYNC_STEP, SYNC_STEP, SYNC_FILE_RANGE_WRITE);
+            }
+#endif
+        }
+    }
+    err = err || fsync(fd) != 0;
+    if (!err && link(tmp, path) != 0) {
+        /* No hard links on this file system: rename (which may replace a racing creator's file). */
+        err = !(errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) || rename(tmp, path) != 0;
+    }
+    int saved = errno;
+    unlink(tmp); /* after link: the file lives on under path */
+    free(tmp);
+    if (err) {
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
 int airlock_sim_flash_open(const char *path, const airlock_sim_flash_geometry_t *geo,
                            airlock_sim_flash_t **out)
 {
     airlock_sim_flash_t *sim;
     struct stat st;
-    bool created = false;
     int err;
     if (!path) {
         return AIRLOCK_ERR_INVAL;
@@ -862,20 +1076,25 @@ int airlock_sim_flash_open(const char *path, const airlock_sim_flash_geometry_t 
     if (err) {
         return err;
     }
-    sim->fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
-    if (sim->fd >= 0) {
-        created = true;
-    } else if (errno == EEXIST) {
-        sim->fd = open(path, O_RDWR);
+    sim->blank = malloc(BLANK_LEN);
+    if (!sim->blank) {
+        airlock_sim_flash_close(sim);
+        return AIRLOCK_ERR_NOMEM;
+    }
+    memset(sim->blank, sim->port.erased_val, BLANK_LEN);
+    bool created = false;
+    sim->fd = open(path, O_RDWR);
+    if (sim->fd < 0 && errno == ENOENT) {
+        sim->fd = create_file(sim, path);
+        created = sim->fd >= 0;
+        if (sim->fd < 0 && errno == EEXIST) {
+            sim->fd = open(path, O_RDWR); /* another process created it first */
+        }
     }
     if (sim->fd < 0 || fstat(sim->fd, &st) != 0) {
         goto io_fail;
     }
-    if (created) {
-        if (ftruncate(sim->fd, (off_t)sim->port.size) != 0) {
-            goto io_fail;
-        }
-    } else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != sim->port.size) {
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != sim->port.size) {
         airlock_sim_flash_close(sim);
         return AIRLOCK_ERR_INVAL;
     }
@@ -884,9 +1103,7 @@ int airlock_sim_flash_open(const char *path, const airlock_sim_flash_geometry_t 
         goto io_fail;
     }
     sim->data = map;
-    if (created) {
-        memset(sim->data, sim->port.erased_val, sim->port.size);
-    } else {
+    if (!created) {
         derive_prog(sim, 0, sim->nunits);
     }
     *out = sim;
@@ -894,9 +1111,6 @@ int airlock_sim_flash_open(const char *path, const airlock_sim_flash_geometry_t 
 
 io_fail:
     err = errno;
-    if (created) {
-        unlink(path);
-    }
     airlock_sim_flash_close(sim);
     errno = err;
     return AIRLOCK_ERR_IO;
@@ -915,6 +1129,7 @@ void airlock_sim_flash_close(airlock_sim_flash_t *sim)
     } else {
         free(sim->data);
     }
+    free(sim->blank);
     free(sim->runs);
     free(sim->sec_start);
     free(sim->per_sec);

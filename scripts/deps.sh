@@ -13,6 +13,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake make pkg-config        # host build
     libssl-dev openssl                           # crypto/openssl.c, tools, test keys
+    zlib1g-dev                                   # crypto/openssl.c: zlib's CRC-32
     libmbedtls-dev                               # crypto/mbedtls.c on the host
     libcmocka-dev libjansson-dev                 # unit tests; CLI --json
     gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi  # Cortex-M cross check

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "airlock/crypto_openssl.h"
+#include "airlock/fd_source.h"
 #include "server.h"
 
 /*
@@ -336,29 +337,6 @@ static json_t *campaign_json(store_t *st, const store_campaign_t *c, int *rc)
 
 /* ---- artifacts: upload ------------------------------------------------------------- */
 
-struct file_src {
-    int fd;
-};
-
-static int file_read(void *ctx, uint32_t off, void *buf, uint32_t len)
-{
-    const struct file_src *f = ctx;
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(f->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        p += n;
-        off += (uint32_t)n;
-        len -= (uint32_t)n;
-    }
-    return 0;
-}
-
 static void to_hex(const unsigned char *d, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";
@@ -456,8 +434,8 @@ static bool verify_image(srv_req_t *r, srv_resp_t *w, int fd, uint64_t size, cha
                        "image rejected: %" PRIu64 " bytes; images are limited to 4 GiB", size);
         return false;
     }
-    struct file_src fs = {fd};
-    airlock_source_t src = {file_read, &fs, (uint32_t)size};
+    airlock_source_t src;
+    airlock_fd_source(&src, &fd, (uint32_t)size);
     airlock_image_t img;
     airlock_verify_result_t res;
     int rc = airlock_image_parse(&src, &img, &det);

@@ -19,6 +19,7 @@
 
 #include "airlock/crypto_mbedtls.h"
 #include "airlock/crypto_openssl.h"
+#include "airlock/fd_source.h"
 #include "airlock/image.h"
 #include "airlock/trailer.h"
 #include "cli.h"
@@ -31,25 +32,6 @@ struct file_src {
     int fd;
     const char *path;
 };
-
-static int file_read(void *ctx, uint32_t off, void *buf, uint32_t len)
-{
-    struct file_src *f = ctx;
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(f->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        p += n;
-        off += (uint32_t)n;
-        len -= (uint32_t)n;
-    }
-    return 0;
-}
 
 static int open_image(const char *path, struct file_src *f, airlock_source_t *src)
 {
@@ -68,9 +50,7 @@ static int open_image(const char *path, struct file_src *f, airlock_source_t *sr
         return cli_fail(EXIT_TOO_BIG, "%s is %lld bytes; images are limited to 4 GiB", path,
                         (long long)st.st_size);
     }
-    src->read = file_read;
-    src->ctx = f;
-    src->size = (uint32_t)st.st_size;
+    airlock_fd_source(src, &f->fd, (uint32_t)st.st_size);
     return EXIT_OK_;
 }
 

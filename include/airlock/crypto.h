@@ -86,6 +86,16 @@ typedef struct airlock_crypto {
     int (*verify)(void *ctx, int key_type, const uint8_t *key, size_t key_len,
                   int hash_alg, const uint8_t *digest, size_t digest_len,
                   const uint8_t *sig, size_t sig_len);
+
+    /*
+     * Optional (NULL: core's own, a byte at a time from a 1 KiB table).
+     * CRC-32 (IEEE 802.3: reflected polynomial 0xEDB88320, as zlib's
+     * crc32()) of len bytes, continuing from crc (0 to start); must give
+     * exactly those values. The update agent runs it over every image byte
+     * for its progress records, so a host or a part with a CRC unit can
+     * make downloads faster here; a bootloader needs none.
+     */
+    uint32_t (*crc32)(uint32_t crc, const void *data, size_t len);
 } airlock_crypto_t;
 
 #endif /* AIRLOCK_CRYPTO_H */

@@ -80,17 +80,21 @@ typedef struct airlock_sim_flash_geometry {
 int airlock_sim_flash_create(const airlock_sim_flash_geometry_t *geo, airlock_sim_flash_t **out);
 
 /*
- * File-backed sim: the file is the flash, byte for byte (shared mmap), so
- * every prog and erase reaches the file when the call returns and a killed
- * process leaves the flash exactly as it was at that instant. Opens path if
- * it exists (it must be exactly size bytes), else creates it filled with
- * erased_val. Which units count as programmed is not stored in the file: on
- * open, a unit is "programmed" when its bytes are not all erased_val (so a
- * unit programmed with erased_val bytes before a reopen may be programmed
- * again after it without a violation).
+ * File-backed sim: the file is the flash, byte for byte (mapped shared; progs
+ * and erases write it with pwrite), so every prog and erase reaches the file
+ * when the call returns and a killed process leaves the flash exactly as it
+ * was at that instant. Opens path if it exists (it must be exactly size
+ * bytes), else creates it filled with erased_val: written and synced under a
+ * temporary name in the same directory ("<path>.new-<pid>-<n>") and then
+ * linked to path, so path never names a file that is not yet fully erased;
+ * a kill while creating leaves no file at path (perhaps a stray temporary).
+ * Which units count as programmed is not stored in the file: on open, a
+ * unit is "programmed" when its bytes are not all erased_val (so a unit
+ * programmed with erased_val bytes before a reopen may be programmed again
+ * after it without a violation).
  * Returns 0 and *out, AIRLOCK_ERR_INVAL (bad geometry, or an existing file
- * of another size), AIRLOCK_ERR_IO (open/mmap failed; errno says why),
- * AIRLOCK_ERR_NOMEM.
+ * of another size), AIRLOCK_ERR_IO (open, create, sync or mmap failed; errno
+ * says why), AIRLOCK_ERR_NOMEM.
  */
 int airlock_sim_flash_open(const char *path, const airlock_sim_flash_geometry_t *geo,
                            airlock_sim_flash_t **out);
@@ -101,7 +105,9 @@ void airlock_sim_flash_close(airlock_sim_flash_t *sim);
 /*
  * The flash port over this sim, for core: read/prog/erase/sync call into the
  * sim and return 0 or an AIRLOCK_SIM_FLASH_ERR_* value (AIRLOCK_ERR_INVAL for
- * a NULL buffer with a non-zero length). Valid until close.
+ * a NULL buffer with a non-zero length; AIRLOCK_ERR_IO if a file-backed sim
+ * cannot write its file, when the call is not counted and the bytes it
+ * covers are undefined). Valid until close.
  */
 const airlock_flash_t *airlock_sim_flash_port(airlock_sim_flash_t *sim);
 

@@ -28,6 +28,10 @@
 static tu_key_t key;       /* trusted: the shared Ed25519 vector key */
 static tu_key_t other_key; /* not trusted: the shared P-256 vector key */
 
+/* The crypto port devices get; crypto_core_crc: OpenSSL with core's own CRC-32. */
+static const airlock_crypto_t *dev_crypto = &airlock_crypto_openssl;
+static airlock_crypto_t crypto_core_crc;
+
 /* ---- a device: uniform 4 KiB sectors, bootloader, slots, status area ---- */
 
 struct dev {
@@ -55,7 +59,7 @@ static void dev_open_ws(struct dev *d, const airlock_engine_t *engine, uint32_t 
     l->area[AIRLOCK_AREA_STATUS] = (airlock_area_t){d->fl, (2 + ps + ss) * SEC, 2 * SEC};
     d->cfg.layout = l;
     d->cfg.engine = engine;
-    d->cfg.crypto = &airlock_crypto_openssl;
+    d->cfg.crypto = dev_crypto;
     d->cfg.keys = &key.pub;
     d->cfg.nkeys = 1;
     d->cfg.max_trials = 1;
@@ -621,6 +625,51 @@ static void test_powercut_swap2n(void **state)
     powercut_every_op(&airlock_engine_swap_2n, 4, 20000, seed + 1);
 }
 
+/*
+ * The progress records' CRC is the same whichever CRC-32 computes it: a
+ * download begun with the port's and resumed with core's (or the other way
+ * round) trusts its durable prefix and finishes.
+ */
+static void test_resume_across_crc(void **state)
+{
+    (void)state;
+    const airlock_crypto_t *pairs[2][2] = {{&airlock_crypto_openssl, &crypto_core_crc},
+                                           {&crypto_core_crc, &airlock_crypto_openssl}};
+    assert_non_null(airlock_crypto_openssl.crc32);
+    for (int k = 0; k < 2; k++) {
+        struct dev d;
+        airlock_ota_t ota;
+        uint64_t rng = 70u + (uint64_t)k;
+        uint32_t off;
+        dev_open(&d, &airlock_engine_overwrite);
+        struct img a = mkimg(1, 1, 30000, 13, 0, 0, &key);
+        d.cfg.crypto = pairs[k][0];
+        assert_int_equal(airlock_ota_begin(&ota, &d.cfg, 0, id_a), 0);
+        assert_int_equal(airlock_ota_write(&ota, a.p, 25000), 0);
+        airlock_ota_abort(&ota);
+        d.cfg.crypto = pairs[k][1];
+        assert_int_equal(airlock_ota_resume(&ota, &d.cfg, id_a, &off), 0);
+        assert_int_equal(off, 24576); /* the last whole sector: the prefix was trusted */
+        assert_int_equal(feed(&ota, &a, off, &rng), 0);
+        assert_int_equal(airlock_ota_end(&ota), 0);
+        airlock_ota_abort(&ota);
+        assert_slot_holds(&d, &a);
+        free(a.p);
+        dev_close(&d);
+    }
+}
+
+/* Power cuts with core's table CRC-32 (a device's): the same guarantees. */
+static void test_powercut_core_crc(void **state)
+{
+    (void)state;
+    uint64_t seed = 0xc0ffee04u;
+    print_message("seed %llu\n", (unsigned long long)seed);
+    dev_crypto = &crypto_core_crc;
+    powercut_every_op(&airlock_engine_overwrite, 4, 12007, seed);
+    dev_crypto = &airlock_crypto_openssl;
+}
+
 static void test_resume_ids(void **state)
 {
     (void)state;
@@ -788,6 +837,8 @@ static void test_sec_cnt_journal_floor(void **state)
 static int setup(void **state)
 {
     (void)state;
+    crypto_core_crc = airlock_crypto_openssl;
+    crypto_core_crc.crc32 = NULL;
     if (tu_key_load(&key, AIRLOCK_SHARED_DIR "/vectors/imgtool/key-ed25519.pem") != 0) {
         return -1;
     }
@@ -805,12 +856,13 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stream_overwrite),   cmocka_unit_test(test_stream_swap2n),
-        cmocka_unit_test(test_one_byte_writes),    cmocka_unit_test(test_early_rejections),
-        cmocka_unit_test(test_end_rejects),        cmocka_unit_test(test_resume_ids),
-        cmocka_unit_test(test_powercut_overwrite), cmocka_unit_test(test_powercut_swap2n),
-        cmocka_unit_test(test_powercut_full_slot), cmocka_unit_test(test_state_reverted),
-        cmocka_unit_test(test_sec_cnt_journal_floor),
+        cmocka_unit_test(test_stream_overwrite),      cmocka_unit_test(test_stream_swap2n),
+        cmocka_unit_test(test_one_byte_writes),       cmocka_unit_test(test_early_rejections),
+        cmocka_unit_test(test_end_rejects),           cmocka_unit_test(test_resume_ids),
+        cmocka_unit_test(test_powercut_overwrite),    cmocka_unit_test(test_powercut_swap2n),
+        cmocka_unit_test(test_powercut_full_slot),    cmocka_unit_test(test_state_reverted),
+        cmocka_unit_test(test_sec_cnt_journal_floor), cmocka_unit_test(test_resume_across_crc),
+        cmocka_unit_test(test_powercut_core_crc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

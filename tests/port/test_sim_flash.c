@@ -1,8 +1,10 @@
 /*
  * Unit tests for port/sim_flash.c: every NOR rule violation, counters,
  * power cuts landing on exactly the chosen operation, tears that stay
- * physically possible and reproduce from their seed, file backing that
- * survives close and kill, snapshots. Base seed: $AIRLOCK_SEED or 0x5eed.
+ * physically possible and reproduce from their seed, the word-at-a-time
+ * rule checks against a byte-by-byte model, file backing that survives
+ * close and kill (creation included), snapshots. Base seed: $AIRLOCK_SEED
+ * or 0x5eed.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -15,8 +17,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "airlock/err.h"
@@ -1062,6 +1066,164 @@ static void test_torn_erase_reproducible(void **state)
     }
 }
 
+/* ---- the fast paths against a byte-by-byte model ------------------------------- */
+
+/*
+ * A byte-at-a-time model of the NOR rules: what a prog must return and
+ * where its violation is. The sim checks and marks whole words and map bytes
+ * at once; this model does neither.
+ */
+struct model {
+    uint8_t data[65536];
+    bool prog[65536]; /* per write unit */
+    uint32_t ws;
+    uint8_t ev;
+};
+
+static int model_prog(struct model *m, uint32_t addr, const uint8_t *buf, uint32_t len,
+                      uint32_t *at)
+{
+    for (uint32_t u = addr / m->ws; u < (addr + len) / m->ws; u++) {
+        if (m->prog[u]) {
+            *at = u * m->ws;
+            return AIRLOCK_SIM_FLASH_ERR_REPROG;
+        }
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        uint8_t old = (uint8_t)(m->data[addr + i] ^ m->ev), want = (uint8_t)(buf[i] ^ m->ev);
+        if (old & ~want & 0xff) {
+            *at = addr + i;
+            return AIRLOCK_SIM_FLASH_ERR_BIT_BACK;
+        }
+    }
+    memcpy(m->data + addr, buf, len);
+    for (uint32_t u = addr / m->ws; u < (addr + len) / m->ws; u++) {
+        m->prog[u] = true;
+    }
+    return 0;
+}
+
+static void model_compare(airlock_sim_flash_t *sim, const struct model *m, uint32_t from,
+                          uint32_t to, uint64_t seed, int step)
+{
+    if (memcmp(airlock_sim_flash_data(sim) + from, m->data + from, to - from) != 0) {
+        fail_msg("contents differ from the model (seed %llu, step %d)", (unsigned long long)seed,
+                 step);
+    }
+    for (uint32_t a = from / m->ws * m->ws; a < to; a += m->ws) {
+        if (airlock_sim_flash_programmed(sim, a) != m->prog[a / m->ws]) {
+            fail_msg("unit at 0x%x: programmed %d, model %d (seed %llu, step %d)", a,
+                     airlock_sim_flash_programmed(sim, a), m->prog[a / m->ws],
+                     (unsigned long long)seed, step);
+        }
+    }
+}
+
+/* Random progs (valid, overlapping programmed units, moving bits back), erases and loads. */
+static void test_rules_match_model(void **state)
+{
+    (void)state;
+    static struct model m;
+    static uint8_t buf[4096];
+    static const uint32_t sizes[] = {1, 2, 4, 8, 16, 32};
+    uint64_t reprog = 0, bit_back = 0;
+    for (int k = 0; k < 12; k++) {
+        uint32_t w = sizes[k % 6];
+        uint8_t ev = k < 6 ? 0xff : 0x00;
+        uint64_t seed = base_seed + 100u + (uint64_t)k, rng = seed;
+        airlock_sim_flash_t *sim = mk4k(w, ev);
+        const airlock_flash_t *fl = airlock_sim_flash_port(sim);
+        memset(&m, 0, sizeof m);
+        memset(m.data, ev, sizeof m.data);
+        m.ws = w;
+        m.ev = ev;
+        for (int step = 0; step < 1500; step++) {
+            uint32_t kind = (uint32_t)(trng(&rng) % 16);
+            uint32_t units = (uint32_t)(trng(&rng) % (sizeof buf / w + 1));
+            uint32_t len = units * w;
+            uint32_t addr = (uint32_t)(trng(&rng) % ((sizeof m.data - len) / w + 1)) * w;
+            if (kind < 8) {
+                /* new bits: usually a superset of the old ones (valid), else random */
+                for (uint32_t i = 0; i < len; i++) {
+                    uint8_t r = (uint8_t)trng(&rng);
+                    uint8_t old = (uint8_t)(m.data[addr + i] ^ ev);
+                    buf[i] = trng(&rng) % 64 ? (uint8_t)((old | r) ^ ev) : (uint8_t)(r ^ ev);
+                }
+            } else if (kind < 10) {
+                /*
+                 * Into a fresh sector with a byte changed behind the rules'
+                 * back: a prog keeping all bits but one of that byte.
+                 */
+                uint32_t sec = (uint32_t)(trng(&rng) % 16) * 4096;
+                assert_int_equal(fl->erase(fl->ctx, sec), 0);
+                memset(m.data + sec, ev, 4096);
+                memset(m.prog + sec / w, 0, 4096 / w);
+                len = (1u + (uint32_t)(trng(&rng) % (4096 / w))) * w;
+                addr = sec + (uint32_t)(trng(&rng) % ((4096 - len) / w + 1)) * w;
+                uint32_t j = addr + (uint32_t)(trng(&rng) % len);
+                uint8_t bit = (uint8_t)(1u << (trng(&rng) % 8));
+                airlock_sim_flash_data(sim)[j] = (uint8_t)(ev ^ bit);
+                m.data[j] = (uint8_t)(ev ^ bit);
+                for (uint32_t i = 0; i < len; i++) {
+                    uint8_t old = (uint8_t)(m.data[addr + i] ^ ev);
+                    buf[i] = (uint8_t)((old | (uint8_t)trng(&rng)) ^ ev);
+                }
+                if (trng(&rng) % 4) {
+                    buf[j - addr] = (uint8_t)((buf[j - addr] ^ ev) & ~bit) ^ ev;
+                }
+            }
+            if (kind < 10) {
+                uint32_t want_at = 0;
+                int want = model_prog(&m, addr, buf, len, &want_at);
+                int got = fl->prog(fl->ctx, addr, buf, len);
+                if (got != want) {
+                    fail_msg("prog 0x%x+%u: %d, model %d (seed %llu, step %d)", addr, len, got,
+                             want, (unsigned long long)seed, step);
+                }
+                if (want) {
+                    airlock_sim_flash_violation_t v;
+                    assert_true(airlock_sim_flash_last_violation(sim, &v));
+                    assert_int_equal(v.at, want_at);
+                }
+            } else if (kind < 13) {
+                uint32_t sec = (uint32_t)(trng(&rng) % 16) * 4096;
+                assert_int_equal(fl->erase(fl->ctx, sec), 0);
+                memset(m.data + sec, ev, 4096);
+                memset(m.prog + sec / w, 0, 4096 / w);
+            } else if (kind < 15) {
+                /* staged bytes: every touched unit programmed iff not all erased */
+                for (uint32_t i = 0; i < len; i++) {
+                    buf[i] = trng(&rng) % 4 ? ev : (uint8_t)trng(&rng);
+                }
+                assert_int_equal(airlock_sim_flash_load(sim, addr, buf, len), 0);
+                memcpy(m.data + addr, buf, len);
+                for (uint32_t u = addr / w; len > 0 && u <= (addr + len - 1) / w; u++) {
+                    m.prog[u] = !all_eq(m.data + u * w, w, ev);
+                }
+            } else {
+                /* a byte changed behind the rules' back (units keep their state) */
+                uint32_t at = (uint32_t)(trng(&rng) % sizeof m.data);
+                uint8_t v = (uint8_t)trng(&rng);
+                airlock_sim_flash_data(sim)[at] = v;
+                m.data[at] = v;
+            }
+            if (step % 250 == 0) {
+                model_compare(sim, &m, 0, sizeof m.data, seed, step);
+            } else if (len > 0) {
+                model_compare(sim, &m, addr, addr + len, seed, step);
+            }
+        }
+        model_compare(sim, &m, 0, sizeof m.data, seed, 1500);
+        reprog += airlock_sim_flash_violations(sim, AIRLOCK_SIM_FLASH_ERR_REPROG);
+        bit_back += airlock_sim_flash_violations(sim, AIRLOCK_SIM_FLASH_ERR_BIT_BACK);
+        airlock_sim_flash_close(sim);
+    }
+    /* both kinds must have been exercised, at many places */
+    print_message("model: %llu REPROG, %llu BIT_BACK checked\n", (unsigned long long)reprog,
+                  (unsigned long long)bit_back);
+    assert_true(reprog > 100 && bit_back > 100);
+}
+
 /* ---- direct access, snapshots ------------------------------------------------- */
 
 static void test_load_and_wipe(void **state)
@@ -1252,6 +1414,122 @@ static void test_file_survives_kill(void **state)
     unlink(path);
 }
 
+/*
+ * A process killed while it creates a flash file leaves either no file or a
+ * whole, fully erased one at the path: never a full-size file of zeros that
+ * a later open would read as programmed everywhere. Kills land at seeded
+ * random times across the creation.
+ */
+static void test_file_create_killed(void **state)
+{
+    (void)state;
+    enum { MIB = 32 };
+    static const airlock_sector_run_t big[] = {{MIB * 16, 65536}};
+    airlock_sim_flash_geometry_t geo = {0, 4, 0xff, big, 1};
+    char path[512], dir[512], prefix[600];
+    uint64_t rng = base_seed + 7;
+    int absent = 0, whole = 0;
+    tmp_path(path, sizeof path, "create_kill");
+    snprintf(dir, sizeof dir, "%s", TEST_TMP_DIR);
+    const char *base = strrchr(path, '/') + 1;
+    snprintf(prefix, sizeof prefix, "%s.new-", base);
+    for (int round = 0; round < 16; round++) {
+        long delay_us = round == 0 ? 0 : (long)(trng(&rng) % 60000);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            airlock_sim_flash_t *sim;
+            _exit(airlock_sim_flash_open(path, &geo, &sim) == 0 ? 0 : 1);
+        }
+        struct timespec ts = {0, delay_us * 1000};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            absent++;
+        } else {
+            static uint8_t chunk[65536];
+            size_t total = 0, n;
+            while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+                if (!all_eq(chunk, n, 0xff)) {
+                    fail_msg("round %d (kill after %ld us): the file at the path is not erased "
+                             "at 0x%zx",
+                             round, delay_us, total);
+                }
+                total += n;
+            }
+            fclose(f);
+            assert_int_equal(total, (size_t)MIB << 20);
+            whole++;
+            assert_int_equal(unlink(path), 0);
+        }
+        /* the killed child's temporary file, if any: remove it */
+        DIR *d = opendir(dir);
+        assert_non_null(d);
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+                char tmp[1200];
+                snprintf(tmp, sizeof tmp, "%s/%s", dir, e->d_name);
+                assert_int_equal(unlink(tmp), 0);
+            }
+        }
+        closedir(d);
+    }
+    print_message("create killed: %d rounds left no file, %d a whole erased one\n", absent, whole);
+    /* a completed creation leaves no temporary file behind */
+    airlock_sim_flash_t *sim;
+    assert_int_equal(airlock_sim_flash_open(path, &geo, &sim), 0);
+    airlock_sim_flash_close(sim);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        assert_true(strncmp(e->d_name, prefix, strlen(prefix)) != 0);
+    }
+    closedir(d);
+    unlink(path);
+}
+
+/* Opening a file rebuilds which units are programmed from its bytes alone. */
+static void test_file_reopen_derives_units(void **state)
+{
+    (void)state;
+    char path[512];
+    static const uint32_t sizes[] = {1, 4, 32};
+    for (int k = 0; k < 6; k++) {
+        uint32_t w = sizes[k % 3];
+        uint8_t ev = k < 3 ? 0xff : 0x00;
+        airlock_sim_flash_geometry_t geo = {0, w, ev, uniform4k, 1};
+        airlock_sim_flash_t *sim;
+        uint64_t rng = base_seed + 200u + (uint64_t)k;
+        tmp_path(path, sizeof path, "derive");
+        assert_int_equal(airlock_sim_flash_open(path, &geo, &sim), 0);
+        uint8_t *d = airlock_sim_flash_data(sim);
+        /* sparse changes: lone bytes, the first and last byte, one whole sector */
+        for (int i = 0; i < 40; i++) {
+            d[trng(&rng) % 65536] = (uint8_t)(ev ^ (1u << (trng(&rng) % 8)));
+        }
+        d[0] = (uint8_t)~ev;
+        d[65535] = (uint8_t)~ev;
+        memset(d + 8192, (uint8_t)~ev, 4096);
+        airlock_sim_flash_close(sim);
+        assert_int_equal(airlock_sim_flash_open(path, &geo, &sim), 0);
+        d = airlock_sim_flash_data(sim);
+        for (uint32_t a = 0; a < 65536; a += w) {
+            if (airlock_sim_flash_programmed(sim, a) == all_eq(d + a, w, ev)) {
+                fail_msg("write %u erased 0x%02x: unit at 0x%x programmed %d", w, ev, a,
+                         airlock_sim_flash_programmed(sim, a));
+            }
+        }
+        airlock_sim_flash_close(sim);
+        unlink(path);
+    }
+}
+
 int main(void)
 {
     const char *env = getenv("AIRLOCK_SEED");
@@ -1279,10 +1557,13 @@ int main(void)
         cmocka_unit_test(test_torn_prog_forced),
         cmocka_unit_test(test_torn_erase),
         cmocka_unit_test(test_torn_erase_reproducible),
+        cmocka_unit_test(test_rules_match_model),
         cmocka_unit_test(test_load_and_wipe),
         cmocka_unit_test(test_snapshot_restore),
         cmocka_unit_test(test_file_backed),
         cmocka_unit_test(test_file_survives_kill),
+        cmocka_unit_test(test_file_create_killed),
+        cmocka_unit_test(test_file_reopen_derives_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
