@@ -2,8 +2,10 @@
 # Download benchmark: `airlock fetch` against curl on the same loopback HTTPS
 # server (airlock-testd), same artifact, same run. Builds the CLI and the
 # server in build-bench/ (Release), signs a 64 MiB image for a 160 MiB flash
-# layout written here, then alternates curl and airlock fetch N times (a fresh
-# flash file each time, so nothing resumes). Prints the medians, the ratio
+# layout written here, then alternates curl and airlock fetch N times. Each
+# fetch writes into a copy of an erased flash file made before the clock
+# starts (a device's flash exists before an update arrives; creating 160 MiB
+# of it is not part of a download), so nothing resumes. Prints the medians, the ratio
 # and airlock fetch's peak RSS, and writes bench/results/download.json.
 # Works in a mktemp directory it removes; the server is stopped on exit.
 #
@@ -142,12 +144,19 @@ if ! cmp -s <(tail -c +$((SEC_OFF + 1)) dev.img | head -c "$IMG_LEN") img.bin; t
     exit 1
 fi
 
+# The device's flash before any update: erased, made once, copied before each run.
+"$AIRLOCK" fetch https://127.0.0.1:1/none --flash blank.img --layout bench.layout -k pub.pem \
+    --attempts 1 -q 2>/dev/null || true
+[ -s blank.img ] || { echo "bench/download.sh: could not make the erased flash file" >&2; exit 1; }
+
 # ---- the runs, alternating -------------------------------------------------------------
 CURL_S=() FETCH_S=() CURL_RSS=() FETCH_RSS=()
 printf '%d MiB firmware, %d-byte signed image, %s\n' "$MIB" "$IMG_LEN" "$URL"
 printf '%-4s %12s %10s %12s %10s\n' run "curl s" "curl MB/s" "fetch s" "fetch MB/s"
 for ((i = 1; i <= RUNS; i++)); do
     rm -f curl.out dev.img
+    cp blank.img dev.img
+    sync dev.img 2>/dev/null || sync
     measure m.curl "${CURL[@]}"
     rm -f curl.out
     measure m.fetch "${FETCH[@]}"
@@ -165,7 +174,7 @@ done
 
 # Where fetch's peak RSS is: anonymous memory, or file-backed pages (the flash
 # file is mapped whole, and every page of it is touched when it is created).
-rm -f dev.img
+cp blank.img dev.img
 read -r ANON FILEB _ < <(python3 "$WORK/rss.py" "${FETCH[@]}")
 rm -f dev.img
 

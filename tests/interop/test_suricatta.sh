@@ -15,14 +15,41 @@ command -v swupdate >/dev/null 2>&1 || { echo "SKIP: swupdate not installed"; ex
 command -v cpio >/dev/null 2>&1 || { echo "SKIP: cpio not installed"; exit 77; }
 
 W="$(mktemp -d /tmp/airlock-suricatta-XXXXXX)"
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && kill "$p" 2>/dev/null || true
+PIDS=()     # the server
+SWU_PIDS=() # `timeout swupdate ...`: each leads its own process group
+stop_group() { # PID: TERM the group it leads, KILL what is left a second later
+    kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 10); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
     done
-    wait 2>/dev/null || true
+    kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null || true
+}
+cleanup() {
+    local p rc=$? hung=0
+    for p in "${SWU_PIDS[@]:-}"; do
+        [ -n "$p" ] && stop_group "$p"
+    done
+    # the server must stop on SIGTERM within 10 s; one that does not is a bug
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] || continue
+        kill "$p" 2>/dev/null || continue
+        for _ in $(seq 100); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$p" 2>/dev/null; then
+            echo "FAIL: the server did not stop within 10 s of SIGTERM" >&2
+            kill -KILL "$p" 2>/dev/null || true
+            hung=1
+        fi
+    done
+    for p in "${PIDS[@]:-}" "${SWU_PIDS[@]:-}"; do
+        [ -n "$p" ] && wait "$p" 2>/dev/null || true
+    done
     if [ "${KEEP:-0}" != 1 ]; then rm -rf "$W"; else echo "kept $W"; fi
+    [ "$hung" = 0 ] || exit 1
+    exit "$rc"
 }
 trap cleanup EXIT
 
@@ -140,10 +167,10 @@ suricatta() { # ID PHASE [-c N] -> runs in the background, pid in LAST
     local id="$1" phase="$2"
     shift 2
     mkdir -p "$W/ipc-$id-$phase"
-    TMPDIR="$W/ipc-$id-$phase" timeout 120 swupdate -v -H probe:1.0 -k "$W/signer.crt" \
+    TMPDIR="$W/ipc-$id-$phase" timeout -k 5 120 swupdate -v -H probe:1.0 -k "$W/signer.crt" \
         -f "$W/$id.cfg" -u "-t DEFAULT -i $id $*" >"$W/suricatta-$id-$phase.log" 2>&1 &
     LAST=$!
-    PIDS+=("$LAST")
+    SWU_PIDS+=("$LAST")
 }
 action_state() { # CAMPAIGN DEVICE -> state of the device's action
     api GET "/api/v1/devices/$2" | python3 -c '
@@ -177,13 +204,13 @@ wait_for 30 "dev01's action running (proceeding feedback)" state_is good dev01 r
 # the broken .swu: failure reported at once, file not written
 wait_for 60 "dev02's action failed" state_is bad dev02 failure
 [ ! -e "$W/installed-bad.txt" ] || fail "the broken .swu installed its file"
-kill "$P1" "$P2" 2>/dev/null || true
-wait "$P1" "$P2" 2>/dev/null || true
+stop_group "$P1"
+stop_group "$P2"
 
 # phase 2: the restart with -c 2 reports success
 suricatta dev01 2 -c 2
 wait_for 60 "dev01's action succeeded" state_is good dev01 success
-kill "$LAST" 2>/dev/null || true
+stop_group "$LAST"
 
 # ---- what the server saw ----------------------------------------------------------
 DEV1="$(api GET /api/v1/devices/dev01)"
