@@ -74,9 +74,9 @@ static bool ddi_device(srv_req_t *r, srv_resp_t *w, store_device_t *dev, bool po
         return false;
     }
     if (gateway) {
-        char gw[80] = "";
-        if (st->ops->setting_get(st, "gateway_token_sha256", gw, sizeof(gw)) != STORE_OK ||
-            !gw[0] || !srv_digest_equal(hash, gw)) {
+        char gw[80];
+        srv_gateway_hash(s, gw);
+        if (!gw[0] || !srv_digest_equal(hash, gw)) {
             store_device_clear(dev);
             srv_resp_error(w, 401, "airlock.ddi.unauthorized", "unknown gateway token");
             return false;

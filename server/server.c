@@ -405,6 +405,23 @@ void srv_note_seen(srv_t *s, int64_t device_id, bool poll)
     pthread_mutex_unlock(&s->seen_lock);
 }
 
+void srv_gateway_hash(srv_t *s, char *out)
+{
+    int64_t now = srv_now();
+    pthread_mutex_lock(&s->seen_lock);
+    if (s->gateway_read_at != now) {
+        char v[80] = "";
+        if (s->store->ops->setting_get(s->store, "gateway_token_sha256", v, sizeof(v)) !=
+            STORE_OK) {
+            v[0] = '\0';
+        }
+        memcpy(s->gateway_hash, v, sizeof(v));
+        s->gateway_read_at = now;
+    }
+    memcpy(out, s->gateway_hash, sizeof(s->gateway_hash));
+    pthread_mutex_unlock(&s->seen_lock);
+}
+
 void srv_flush_seen(srv_t *s)
 {
     pthread_mutex_lock(&s->seen_lock);
@@ -528,6 +545,7 @@ int srv_start(srv_t *s)
     pthread_mutex_init(&s->seen_lock, NULL);
     s->seen = NULL;
     s->nseen = s->seen_cap = 0;
+    s->gateway_read_at = 0;
     snprintf(path, sizeof(path), "%s/airlock.db", s->cfg.dir);
     int rc = store_sqlite_open(path, &s->store);
     if (rc != STORE_OK) {

@@ -55,6 +55,9 @@ struct srv {
      * batched like this.
      */
     pthread_mutex_t seen_lock;
+    /* the gateway token's hash, re-read from the store at most once a second */
+    char gateway_hash[80];
+    int64_t gateway_read_at;
     struct srv_seen *seen;
     size_t nseen, seen_cap;
 };
@@ -88,6 +91,12 @@ bool srv_digest_equal(const char *a, const char *b);
 int srv_token_new(char out[33]);
 /* "https://host:port" the client reached us at (public_url if set). */
 void srv_base_url(const srv_req_t *r, char *buf, size_t cap);
+/*
+ * The gateway token's SHA-256 (hex) into out (80 bytes), "" when none is set.
+ * Cached for a second: enrolment polls do not each read the settings table.
+ */
+void srv_gateway_hash(srv_t *s, char *out);
+
 /* Note an authenticated request by device id (poll: a check-in). */
 void srv_note_seen(srv_t *s, int64_t device_id, bool poll);
 /* Write the noted check-ins to the store (the ticker does, once a second). */
