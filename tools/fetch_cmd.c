@@ -352,9 +352,12 @@ static void version_str(const airlock_version_t *v, char *buf, size_t n)
     snprintf(buf, n, "%u.%u.%u+%lu", v->major, v->minor, v->revision, (unsigned long)v->build);
 }
 
+static bool json_printed;
+
 static void print_json(const struct fetch_opts *o, const airlock_dl_result_t *r, int rc,
                        const airlock_ota_status_t *st)
 {
+    json_printed = true;
     char ver[48] = "";
     if (st && st->pending_valid) {
         version_str(&st->pending_version, ver, sizeof(ver));
@@ -504,6 +507,16 @@ int cmd_fetch(int argc, char **argv)
     int rc = parse(&o, argc, argv);
     if (rc == EXIT_OK_) {
         rc = run(&o);
+    }
+    if (o.json && rc > 0 && !json_printed) {
+        /* refused before any download (flash file, layout, engine): still one JSON answer */
+        json_t *j = json_pack("{s:b, s:i, s:s}", "ok", 0, "exit", rc, "message", cli_last_error());
+        char *txt = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+        if (txt) {
+            printf("%s\n", txt);
+        }
+        free(txt);
+        json_decref(j);
     }
     cli_keyring_free(&o.ring);
     return rc < 0 ? EXIT_OK_ : rc;

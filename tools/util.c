@@ -33,16 +33,23 @@ const char *cli_cmd(void)
     return cmd_name;
 }
 
+/* The last error cli_fail printed, for commands that also report it as JSON. */
+static char last_error[1024];
+
 int cli_fail(int code, const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "airlock %s: error: ", cmd_name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "airlock %s: error: %s\n", cmd_name, last_error);
     return code;
+}
+
+const char *cli_last_error(void)
+{
+    return last_error;
 }
 
 void cli_note(const char *fmt, ...)

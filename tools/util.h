@@ -27,6 +27,9 @@ const char *cli_cmd(void);
 /* Print "airlock CMD: error: <message>\n" to stderr and return code. */
 int cli_fail(int code, const char *fmt, ...) CLI_PRINTF(2, 3);
 
+/* The message of the last cli_fail ("" if none yet). */
+const char *cli_last_error(void);
+
 /* Print "airlock CMD: <message>\n" to stderr (progress and summaries). */
 void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
 

@@ -233,6 +233,11 @@ head -c 1000 /dev/zero >small.img
 run $EXIT_IO "a flash file of the wrong size" fetch "$URL" --flash small.img "${F[@]}" \
     --ca srv-a/ca.pem
 check "$(stat -c %s small.img)" 1000 "the wrong-size flash file is left alone"
+run $EXIT_IO "--json: the wrong-size flash file" fetch "$URL" --flash small.img "${F[@]}" \
+    --ca srv-a/ca.pem --json
+check "$(jget out ok)" false "--json before any download: ok is false"
+check "$(jget out exit)" "$EXIT_IO" "--json before any download: the exit code"
+has out "another layout" "--json before any download: the message"
 run $EXIT_IO "an unknown layout name" fetch "$URL" --flash lay.img --layout no-such-board \
     -k "$PUB" --ca srv-a/ca.pem
 printf 'flash internal size=1M sectors=256x4K write=3 erased=0xff\n' >bad.layout
