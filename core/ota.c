@@ -599,36 +599,40 @@ static void geom_for(const airlock_boot_cfg_t *cfg, int id, airlock_trailer_geom
     g->max_sectors = cfg->max_sectors ? cfg->max_sectors : AIRLOCK_TRAILER_DEFAULT_MAX_SECTORS;
 }
 
-/*
- * The security counter floor: the boot journal's (what confirmed images
- * raised it to) and the running image's, whichever is higher.
- */
-static int sec_cnt_floor(const airlock_boot_cfg_t *cfg, const airlock_image_t *run_img,
-                         const airlock_source_t *src, bool *has, uint32_t *floor)
+/* The boot journal's state (zeroed when the layout has no status area), never writing. */
+static int peek_journal(const airlock_boot_cfg_t *cfg, journal_t *j)
 {
     const airlock_area_t *st = &cfg->layout->area[AIRLOCK_AREA_STATUS];
+    memset(j, 0, sizeof(*j));
+    return st->flash ? journal_peek(j, st) : 0;
+}
+
+/*
+ * What runs: the primary's version if it parses (*valid), and the security
+ * counter floor, the higher of the journal's and the running image's.
+ */
+static int read_primary(const airlock_boot_cfg_t *cfg, const journal_t *j, bool *valid,
+                        airlock_version_t *version, bool *has, uint32_t *floor)
+{
+    airlock_source_t src;
+    airlock_image_t img;
     airlock_tlv_iter_t it;
     airlock_tlv_t tlv;
-    int rc = 0;
-    *has = false;
-    *floor = 0;
-    if (st->flash) {
-        journal_t j;
-        rc = journal_peek(&j, st);
-        if (rc) {
-            return rc;
-        }
-        *has = j.has_sec_cnt;
-        *floor = j.sec_cnt;
+    *valid = false;
+    *has = j->has_sec_cnt;
+    *floor = j->sec_cnt;
+    airlock_area_source(&cfg->layout->area[AIRLOCK_AREA_PRIMARY], &src);
+    int rc = airlock_image_parse(&src, &img, NULL);
+    if (rc) {
+        return rc == AIRLOCK_ERR_IO ? rc : 0; /* nothing valid runs: nothing to compare with */
     }
-    if (!run_img) {
-        return 0;
-    }
-    airlock_tlv_iter_init(&it, run_img);
-    while ((rc = airlock_tlv_next(&it, src, &tlv, NULL)) == 1) {
+    *valid = true;
+    *version = img.hdr.version;
+    airlock_tlv_iter_init(&it, &img);
+    while ((rc = airlock_tlv_next(&it, &src, &tlv, NULL)) == 1) {
         uint8_t raw[4];
         if (tlv.prot && tlv.type == AIRLOCK_TLV_SEC_CNT && tlv.len == 4) {
-            if (src->read(src->ctx, tlv.off, raw, 4) != 0) {
+            if (src.read(src.ctx, tlv.off, raw, 4) != 0) {
                 return AIRLOCK_ERR_IO;
             }
             if (!*has || load32(raw) > *floor) {
@@ -644,20 +648,13 @@ static int sec_cnt_floor(const airlock_boot_cfg_t *cfg, const airlock_image_t *r
 /* Version of the image in the primary, if it parses, and the counter floor. */
 static int read_running(airlock_ota_t *ota)
 {
-    const airlock_area_t *pri = &ota->cfg->layout->area[AIRLOCK_AREA_PRIMARY];
-    airlock_source_t src;
-    airlock_image_t img;
-    airlock_area_source(pri, &src);
-    int rc = airlock_image_parse(&src, &img, NULL);
-    if (rc == AIRLOCK_ERR_IO) {
+    journal_t j;
+    int rc = peek_journal(ota->cfg, &j);
+    if (rc) {
         return rc;
     }
-    if (rc == 0) {
-        ota->run_valid = true;
-        ota->run_version = img.hdr.version;
-    }
-    return sec_cnt_floor(ota->cfg, rc == 0 ? &img : NULL, &src, &ota->run_has_sec_cnt,
-                         &ota->run_sec_cnt);
+    return read_primary(ota->cfg, &j, &ota->run_valid, &ota->run_version, &ota->run_has_sec_cnt,
+                        &ota->run_sec_cnt);
 }
 
 /* Everything begin and resume share: geometry, room, the running image. */
@@ -1202,8 +1199,6 @@ int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st)
 {
     airlock_trailer_geom_t g;
     airlock_trailer_t t;
-    airlock_source_t src;
-    airlock_image_t img;
     uint32_t at, room;
     if (!cfg || !cfg->layout || !st) {
         return AIRLOCK_ERR_INVAL;
@@ -1215,7 +1210,6 @@ int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st)
     }
     const airlock_area_t *pri = &cfg->layout->area[AIRLOCK_AREA_PRIMARY];
     const airlock_area_t *sec = &cfg->layout->area[AIRLOCK_AREA_SECONDARY];
-    const airlock_area_t *status = &cfg->layout->area[AIRLOCK_AREA_STATUS];
     geom_for(cfg, AIRLOCK_AREA_PRIMARY, &g);
     rc = airlock_trailer_load(pri, &g, &t);
     if (rc) {
@@ -1225,17 +1219,12 @@ int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st)
     st->confirmed = !st->on_trial;
     /* direct-xip / ram-load: the bootloader marks a slot it gave up on */
     bool pri_rejected = t.magic == AIRLOCK_FIELD_SET && t.swap_type == AIRLOCK_SWAP_REVERT;
-    airlock_area_source(pri, &src);
-    rc = airlock_image_parse(&src, &img, NULL);
-    if (rc == AIRLOCK_ERR_IO) {
-        return rc;
-    }
+    journal_t j;
+    rc = peek_journal(cfg, &j);
     if (rc == 0) {
-        st->running_valid = true;
-        st->running_version = img.hdr.version;
+        rc = read_primary(cfg, &j, &st->running_valid, &st->running_version, &st->has_sec_cnt,
+                          &st->sec_cnt);
     }
-    rc = sec_cnt_floor(cfg, st->running_valid ? &img : NULL, &src, &st->has_sec_cnt,
-                       &st->sec_cnt);
     if (rc) {
         return rc;
     }
@@ -1253,16 +1242,9 @@ int airlock_ota_state(const airlock_boot_cfg_t *cfg, airlock_ota_status_t *st)
             return rc;
         }
     }
-    if (status->flash) {
-        journal_t j;
-        rc = journal_peek(&j, status);
-        if (rc) {
-            return rc;
-        }
-        st->reverted = j.reverted;
-        st->reverted_valid = j.reverted && j.has_rev_version;
-        st->reverted_version = j.rev_version;
-    }
+    st->reverted = j.reverted;
+    st->reverted_valid = j.reverted && j.has_rev_version;
+    st->reverted_version = j.rev_version;
     if (!st->reverted && t.magic == AIRLOCK_FIELD_SET && t.swap_type == AIRLOCK_SWAP_REVERT) {
         st->reverted = true;
         rc = peek_version(sec, at, &st->reverted_valid, &st->reverted_version);
