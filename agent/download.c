@@ -840,10 +840,10 @@ static bool verification_error(int rc)
            rc == AIRLOCK_ERR_UNKNOWN_KEY || rc == AIRLOCK_ERR_KEY_MISMATCH;
 }
 
-/* Resume (or start) in the slot, transfer, verify. */
-static int attempt_download(struct dl *d, bool allow_resume)
+/* Resume (or start) in the slot, transfer, verify; looked_up: the HEAD was just made. */
+static int attempt_download(struct dl *d, bool allow_resume, bool looked_up)
 {
-    int rc = look_up(d);
+    int rc = looked_up ? 0 : look_up(d);
     if (rc == 0) {
         rc = make_id(d);
     }
@@ -896,7 +896,7 @@ int airlock_download(airlock_ota_t *ota, const airlock_boot_cfg_t *cfg,
     }
     int rc = setup_handle(&d);
     if (rc == 0) {
-        rc = attempt_download(&d, true);
+        rc = attempt_download(&d, true, false);
         if (verification_error(rc)) {
             /*
              * The bytes may come from two versions of the artifact (a resumed
@@ -908,14 +908,16 @@ int airlock_download(airlock_ota_t *ota, const airlock_boot_cfg_t *cfg,
             snprintf(before, sizeof(before), "%s", d.validator);
             snprintf(why, sizeof(why), "%s", r->msg);
             bool again = r->resumed_from > 0 || r->restarts > 0 || r->retries > 0;
-            if (!again && look_up(&d) == 0 && strcmp(before, d.validator) != 0) {
-                again = true;
+            bool looked_up = false;
+            if (!again && look_up(&d) == 0) {
+                looked_up = true;
+                again = strcmp(before, d.validator) != 0;
             }
             if (again) {
                 logf_(&d, "%s: downloading the artifact again from byte 0", why);
                 r->msg[0] = '\0';
                 r->restarts++;
-                rc = attempt_download(&d, false);
+                rc = attempt_download(&d, false, looked_up);
             } else {
                 rc = fail(&d, rc, "%s", why);
             }
