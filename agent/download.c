@@ -76,6 +76,7 @@ struct dl {
     int ota_err;
     int cb_err;
     bool cancel;
+    bool started; /* ota was begun or resumed by this call: only then is it ours to abort */
     char what[2 * VALIDATOR_MAX + 64]; /* why the request failed (two validators fit) */
     /* progress throttling */
     uint64_t prog_bytes;
@@ -304,6 +305,18 @@ static void progress(struct dl *d, bool force)
 
 /* ---- the body ------------------------------------------------------------------ */
 
+/*
+ * Release what this call started in ota (never an ota it did not begin or
+ * resume: the caller's may be uninitialised).
+ */
+static void drop(struct dl *d)
+{
+    if (d->started) {
+        airlock_ota_abort(d->ota);
+        d->started = false;
+    }
+}
+
 /* Start the slot over for the artifact this response carries. */
 static int restart_in_body(struct dl *d, const char *why)
 {
@@ -313,7 +326,8 @@ static int restart_in_body(struct dl *d, const char *why)
         return rc;
     }
     logf_(d, "%s: starting over from byte 0", why);
-    airlock_ota_abort(d->ota);
+    drop(d);
+    d->started = true;
     rc = airlock_ota_begin(d->ota, d->cfg, 0, d->id);
     if (rc) {
         return fail(d, rc, "cannot restart the download in the slot: %s", airlock_strerror(rc));
@@ -739,7 +753,8 @@ static int look_up(struct dl *d)
 
 static int fresh(struct dl *d, uint64_t size_hint)
 {
-    airlock_ota_abort(d->ota);
+    drop(d);
+    d->started = true;
     int rc = airlock_ota_begin(d->ota, d->cfg,
                                size_hint <= UINT32_MAX ? (uint32_t)size_hint : UINT32_MAX, d->id);
     if (rc) {
@@ -852,6 +867,8 @@ static int attempt_download(struct dl *d, bool allow_resume, bool looked_up)
     }
     uint32_t off = 0;
     if (allow_resume && d->validator[0]) {
+        drop(d);
+        d->started = true;
         rc = airlock_ota_resume(d->ota, d->cfg, d->id, &off);
         if (rc) {
             return airlock_ota_detail(d->ota)->field ? image_error(d, rc)
@@ -924,7 +941,7 @@ int airlock_download(airlock_ota_t *ota, const airlock_boot_cfg_t *cfg,
         }
     }
     if (rc) {
-        airlock_ota_abort(ota); /* a verified download stays ready for set_pending */
+        drop(&d); /* a verified download stays ready for set_pending */
         r->err = rc;
         if (!r->msg[0]) {
             snprintf(r->msg, sizeof(r->msg), "%s", airlock_strerror(rc));

@@ -100,8 +100,9 @@ typedef struct airlock_dl_result {
 } airlock_dl_result_t;
 
 /*
- * Download opts->url into cfg's secondary slot through ota (caller-owned,
- * any previous state), continuing a download of the same artifact that a
+ * Download opts->url into cfg's secondary slot through ota (caller-owned:
+ * uninitialised, or finished with as airlock_ota_begin requires; on failure
+ * it is released, on success it holds the verified download), continuing a download of the same artifact that a
  * reset or lost connection interrupted. On success (0) the image is fully
  * verified: call airlock_ota_set_pending next. Otherwise returns an image
  * error from airlock_ota_* (BAD_MAGIC, DOWNGRADE, HASH_MISMATCH, ...),
