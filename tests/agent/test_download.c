@@ -22,6 +22,7 @@
 
 #include "../common/httpsd.h"
 #include "../common/imgbuild.h"
+#include "../common/testdev.h"
 #include "../common/testca.h"
 #include "airlock/boot.h"
 #include "airlock/crypto_openssl.h"
@@ -29,7 +30,7 @@
 #include "airlock/ota.h"
 #include "airlock/sim_flash.h"
 
-#define SEC 4096u
+#define SEC TD_SECTOR
 #define SLOT_SECTORS 64u
 
 static tu_key_t key;       /* trusted: the shared Ed25519 vector key */
@@ -44,51 +45,17 @@ static char url[128];
 
 /* ---- a device ----------------------------------------------------------------- */
 
-struct dev {
-    airlock_sim_flash_t *sim;
-    const airlock_flash_t *fl;
-    airlock_sector_run_t runs[1];
-    airlock_layout_t layout;
-    airlock_boot_cfg_t cfg;
-    uint8_t buf[1024];
-    uint32_t stage, room;
-};
-
-static void dev_open(struct dev *d, const airlock_engine_t *engine)
+static void dev_open(td_dev_t *d, const airlock_engine_t *engine)
 {
-    memset(d, 0, sizeof(*d));
-    d->runs[0] = (airlock_sector_run_t){2 + 2 * SLOT_SECTORS + 2, SEC};
-    airlock_sim_flash_geometry_t geo = {0, 8, 0xff, d->runs, 1};
-    assert_int_equal(airlock_sim_flash_create(&geo, &d->sim), 0);
-    d->fl = airlock_sim_flash_port(d->sim);
-    airlock_layout_t *l = &d->layout;
-    l->area[AIRLOCK_AREA_BOOTLOADER] = (airlock_area_t){d->fl, 0, 2 * SEC};
-    l->area[AIRLOCK_AREA_PRIMARY] = (airlock_area_t){d->fl, 2 * SEC, SLOT_SECTORS * SEC};
-    l->area[AIRLOCK_AREA_SECONDARY] =
-        (airlock_area_t){d->fl, (2 + SLOT_SECTORS) * SEC, SLOT_SECTORS * SEC};
-    l->area[AIRLOCK_AREA_STATUS] = (airlock_area_t){d->fl, (2 + 2 * SLOT_SECTORS) * SEC, 2 * SEC};
-    d->cfg.layout = l;
-    d->cfg.engine = engine;
-    d->cfg.crypto = &airlock_crypto_openssl;
-    d->cfg.keys = &key.pub;
-    d->cfg.nkeys = 1;
-    d->cfg.max_trials = 1;
-    d->cfg.buf = d->buf;
-    d->cfg.buf_len = sizeof(d->buf);
-    assert_int_equal(airlock_boot_stage(&d->cfg, &d->stage, &d->room), 0);
+    assert_int_equal(td_open(d, engine, &airlock_crypto_openssl, &key.pub, 8, SLOT_SECTORS), 0);
 }
 
-static uint8_t *area_bytes(struct dev *d, int id)
-{
-    return airlock_sim_flash_data(d->sim) + d->layout.area[id].off;
-}
-
-static void dev_close(struct dev *d)
+static void dev_close(td_dev_t *d)
 {
     if (airlock_sim_flash_violations(d->sim, 0) != 0) {
         fail_msg("NOR violation: %s", airlock_sim_flash_violation_str(d->sim));
     }
-    airlock_sim_flash_close(d->sim);
+    td_close(d);
 }
 
 /* ---- images ------------------------------------------------------------------- */
@@ -101,27 +68,15 @@ struct img {
 static struct img mkimg(uint8_t major, uint8_t minor, uint32_t len, uint32_t seed,
                         uint32_t sec_cnt, const tu_key_t *k)
 {
-    tu_image_spec_t s;
-    memset(&s, 0, sizeof(s));
-    s.version = (airlock_version_t){major, minor, 0, 0};
-    s.hdr_size = 32;
-    s.seed = seed;
-    s.with_sec_cnt = 1;
-    s.sec_cnt = sec_cnt;
-    s.key = k;
-    s.payload_len = len - (uint32_t)tu_image_len(&s);
     struct img im;
-    im.p = tu_image_build(&s, &im.len);
+    im.p = td_image(major, minor, len, seed, 1, sec_cnt, k, &im.len);
     assert_non_null(im.p);
     return im;
 }
 
-static void put_primary(struct dev *d, const struct img *im)
+static void put_primary(td_dev_t *d, const struct img *im)
 {
-    assert_int_equal(
-        airlock_sim_flash_load(d->sim, d->layout.area[AIRLOCK_AREA_PRIMARY].off, im->p,
-                               (uint32_t)im->len),
-        0);
+    assert_int_equal(td_put_primary(d, im->p, im->len), 0);
 }
 
 static void serve(httpsd_t *s, const struct img *im)
@@ -202,18 +157,20 @@ static void client_init(struct client *c, const char *u)
     c->verbose = getenv("AIRLOCK_TEST_VERBOSE") != NULL;
 }
 
-static int download(struct dev *d, struct client *c, airlock_dl_result_t *r)
+static int download(td_dev_t *d, struct client *c, airlock_dl_result_t *r)
 {
-    airlock_ota_t ota;
+    airlock_ota_t ota; /* uninitialised on purpose: airlock_download must not need it zeroed */
     int rc = airlock_download(&ota, &d->cfg, &c->o, r);
     if (rc == 0 && !c->no_pending) {
         assert_int_equal(airlock_ota_set_pending(&ota, false), 0);
     }
-    airlock_ota_abort(&ota);
+    if (rc == 0) {
+        airlock_ota_abort(&ota); /* done with the verified download */
+    }
     return rc;
 }
 
-static void expect_ok(struct dev *d, struct client *c, airlock_dl_result_t *r,
+static void expect_ok(td_dev_t *d, struct client *c, airlock_dl_result_t *r,
                       const struct img *im)
 {
     int rc = download(d, c, r);
@@ -221,7 +178,7 @@ static void expect_ok(struct dev *d, struct client *c, airlock_dl_result_t *r,
         fail_msg("download failed: %s: %s", airlock_errname(rc), r->msg);
     }
     assert_int_equal(r->image_len, im->len);
-    assert_memory_equal(area_bytes(d, AIRLOCK_AREA_SECONDARY) + d->stage, im->p, im->len);
+    assert_memory_equal(td_area_bytes(d, AIRLOCK_AREA_SECONDARY) + d->stage, im->p, im->len);
 }
 
 static void log_entry(httpsd_t *s, unsigned i, httpsd_req_t *out)
@@ -237,7 +194,7 @@ static void log_entry(httpsd_t *s, unsigned i, httpsd_req_t *out)
 static void test_plain_download(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     dev_open(&d, &airlock_engine_swap_2n);
@@ -274,7 +231,7 @@ static void test_plain_download(void **state)
     airlock_boot_result_t res;
     assert_int_equal(airlock_boot(&b, &d.cfg, &res), 0);
     assert_int_equal(res.action, AIRLOCK_BOOT_INSTALLED);
-    assert_memory_equal(area_bytes(&d, AIRLOCK_AREA_PRIMARY), v11.p, v11.len);
+    assert_memory_equal(td_area_bytes(&d, AIRLOCK_AREA_PRIMARY), v11.p, v11.len);
     free(v10.p);
     free(v11.p);
     dev_close(&d);
@@ -300,7 +257,7 @@ static void test_drop_at_every_k(void **state)
         ks[nk++] = k;
     }
     for (unsigned i = 0; i < nk; i++) {
-        struct dev d;
+        td_dev_t d;
         struct client c;
         airlock_dl_result_t r;
         uint64_t k = ks[i];
@@ -345,7 +302,7 @@ static void test_drop_at_every_k(void **state)
 static void test_gives_up_with_backoff(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     struct img im = mkimg(1, 1, 40000, 3, 1, &key);
@@ -378,7 +335,7 @@ static void test_gives_up_with_backoff(void **state)
 static void test_stall(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     struct img im = mkimg(1, 1, 90000, 4, 1, &key);
@@ -406,7 +363,7 @@ static void test_wrong_content_length(void **state)
     struct img im = mkimg(1, 1, 50000, 5, 1, &key);
     const long deltas[] = {+1, +1000, -1, -30000};
     for (size_t i = 0; i < 4; i++) {
-        struct dev d;
+        td_dev_t d;
         struct client c;
         airlock_dl_result_t r;
         dev_open(&d, &airlock_engine_overwrite);
@@ -432,7 +389,7 @@ static void test_wrong_content_length(void **state)
 static void test_artifact_changed_between_requests(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     struct img v10 = mkimg(1, 0, 20000, 1, 1, &key);
@@ -466,7 +423,7 @@ static void test_artifact_changed_between_requests(void **state)
 static void test_artifact_spliced_mid_response(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     struct img a = mkimg(1, 1, 80000, 6, 1, &key);
@@ -479,6 +436,10 @@ static void test_artifact_spliced_mid_response(void **state)
     client_init(&c, url);
     expect_ok(&d, &c, &r, &b);
     assert_int_equal(r.restarts, 1);
+    httpsd_stats_t st;
+    httpsd_stats(srv, &st);
+    assert_int_equal(st.heads, 2); /* the first look-up, and the one that saw the change */
+    assert_int_equal(st.gets, 2);
     free(a.p);
     free(b.p);
     dev_close(&d);
@@ -488,7 +449,7 @@ static void test_artifact_spliced_mid_response(void **state)
 static void test_error_status(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     struct img im = mkimg(1, 1, 30000, 9, 1, &key);
@@ -522,6 +483,14 @@ static void test_error_status(void **state)
     client_init(&c, bad);
     assert_int_equal(download(&d, &c, &r), AIRLOCK_ERR_HTTP);
     assert_int_equal(r.requests, 1);
+    /* refused before anything began: the caller's ota is not touched, whatever it holds */
+    airlock_ota_t junk;
+    memset(&junk, 0x30, sizeof(junk));
+    assert_int_equal(airlock_download(&junk, &d.cfg, &c.o, &r), AIRLOCK_ERR_HTTP);
+    const uint8_t *jb = (const uint8_t *)&junk;
+    for (size_t i = 0; i < sizeof(junk); i++) {
+        assert_int_equal(jb[i], 0x30);
+    }
     dev_close(&d);
     free(im.p);
 }
@@ -530,7 +499,7 @@ static void test_error_status(void **state)
 static void test_server_ignores_ranges(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     struct img im = mkimg(1, 1, 70000, 10, 1, &key);
@@ -552,7 +521,7 @@ static void test_server_ignores_ranges(void **state)
 static void expect_refused(const struct img *im, const struct img *running, int err,
                            uint64_t max_received, const char *what)
 {
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     dev_open(&d, &airlock_engine_swap_2n);
@@ -560,7 +529,7 @@ static void expect_refused(const struct img *im, const struct img *running, int 
     const airlock_area_t *p = &d.layout.area[AIRLOCK_AREA_PRIMARY];
     uint8_t *before = malloc(p->size);
     assert_non_null(before);
-    memcpy(before, area_bytes(&d, AIRLOCK_AREA_PRIMARY), p->size);
+    memcpy(before, td_area_bytes(&d, AIRLOCK_AREA_PRIMARY), p->size);
     serve(srv, im);
     client_init(&c, url);
     int rc = download(&d, &c, &r);
@@ -573,7 +542,7 @@ static void expect_refused(const struct img *im, const struct img *running, int 
                  (unsigned long long)r.received, (unsigned long long)max_received);
     }
     assert_true(strlen(r.msg) > 10);
-    assert_memory_equal(area_bytes(&d, AIRLOCK_AREA_PRIMARY), before, p->size);
+    assert_memory_equal(td_area_bytes(&d, AIRLOCK_AREA_PRIMARY), before, p->size);
     airlock_ota_status_t st;
     assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
     assert_false(st.pending);
@@ -645,7 +614,7 @@ static int tls_download(const tc_pem_t *server_leaf, const char *pin, airlock_dl
     assert_int_equal(httpsd_set_artifact(s, im.p, im.len), 0);
     char u[128];
     snprintf(u, sizeof(u), "https://localhost:%u/artifact.bin", (unsigned)httpsd_port(s));
-    struct dev d;
+    td_dev_t d;
     struct client c;
     dev_open(&d, &airlock_engine_overwrite);
     client_init(&c, u);
@@ -734,7 +703,7 @@ static void test_certificates(void **state)
 static void test_options(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     char u[128];
@@ -756,7 +725,7 @@ static void test_options(void **state)
 static void test_cancel_then_resume(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     struct img im = mkimg(1, 1, 200000, 17, 1, &key);
@@ -782,7 +751,7 @@ static void test_cancel_then_resume(void **state)
 static void test_powercut_every_op(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     struct client c;
     airlock_dl_result_t r;
     airlock_sim_flash_snapshot_t *snap;
@@ -800,7 +769,7 @@ static void test_powercut_every_op(void **state)
     uint32_t cmp = (uint32_t)im.len;
     uint8_t *ref = malloc(cmp);
     assert_non_null(ref);
-    memcpy(ref, area_bytes(&d, AIRLOCK_AREA_SECONDARY) + d.stage, cmp);
+    memcpy(ref, td_area_bytes(&d, AIRLOCK_AREA_SECONDARY) + d.stage, cmp);
     unsigned resumed = 0;
     for (uint64_t k = 0; k < nops; k++) {
         assert_int_equal(airlock_sim_flash_restore(d.sim, snap), 0);
@@ -826,7 +795,7 @@ static void test_powercut_every_op(void **state)
                      r.msg);
         }
         resumed += r.resumed_from > 0;
-        if (memcmp(area_bytes(&d, AIRLOCK_AREA_SECONDARY) + d.stage, ref, cmp) != 0) {
+        if (memcmp(td_area_bytes(&d, AIRLOCK_AREA_SECONDARY) + d.stage, ref, cmp) != 0) {
             fail_msg("cut at op %llu: slot differs from the uninterrupted download",
                      (unsigned long long)k);
         }
@@ -838,7 +807,7 @@ static void test_powercut_every_op(void **state)
         airlock_boot_result_t res;
         assert_int_equal(airlock_boot(&b, &d.cfg, &res), 0);
         assert_int_equal(res.action, AIRLOCK_BOOT_INSTALLED);
-        assert_memory_equal(area_bytes(&d, AIRLOCK_AREA_PRIMARY), im.p, im.len);
+        assert_memory_equal(td_area_bytes(&d, AIRLOCK_AREA_PRIMARY), im.p, im.len);
     }
     print_message("%llu cut points, %u resumed from the middle\n", (unsigned long long)nops,
                   resumed);

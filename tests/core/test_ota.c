@@ -18,12 +18,13 @@
 #include <cmocka.h>
 
 #include "../common/imgbuild.h"
+#include "../common/testdev.h"
 #include "airlock/boot.h"
 #include "airlock/crypto_openssl.h"
 #include "airlock/ota.h"
 #include "airlock/sim_flash.h"
 
-#define SEC 4096u
+#define SEC TD_SECTOR
 
 static tu_key_t key;       /* trusted: the shared Ed25519 vector key */
 static tu_key_t other_key; /* not trusted: the shared P-256 vector key */
@@ -34,70 +35,36 @@ static airlock_crypto_t crypto_core_crc;
 
 /* ---- a device: uniform 4 KiB sectors, bootloader, slots, status area ---- */
 
-struct dev {
-    airlock_sim_flash_t *sim;
-    const airlock_flash_t *fl;
-    airlock_sector_run_t runs[1];
-    airlock_layout_t layout;
-    airlock_boot_cfg_t cfg;
-    uint8_t buf[1024];
-    uint32_t stage, room;
-};
-
-static void dev_open_ws(struct dev *d, const airlock_engine_t *engine, uint32_t ws)
+static void dev_open_ws(td_dev_t *d, const airlock_engine_t *engine, uint32_t ws)
 {
-    const uint32_t ps = 20, ss = 20;
-    memset(d, 0, sizeof(*d));
-    d->runs[0] = (airlock_sector_run_t){2 + ps + ss + 2, SEC};
-    airlock_sim_flash_geometry_t geo = {0, ws, 0xff, d->runs, 1};
-    assert_int_equal(airlock_sim_flash_create(&geo, &d->sim), 0);
-    d->fl = airlock_sim_flash_port(d->sim);
-    airlock_layout_t *l = &d->layout;
-    l->area[AIRLOCK_AREA_BOOTLOADER] = (airlock_area_t){d->fl, 0, 2 * SEC};
-    l->area[AIRLOCK_AREA_PRIMARY] = (airlock_area_t){d->fl, 2 * SEC, ps * SEC};
-    l->area[AIRLOCK_AREA_SECONDARY] = (airlock_area_t){d->fl, (2 + ps) * SEC, ss * SEC};
-    l->area[AIRLOCK_AREA_STATUS] = (airlock_area_t){d->fl, (2 + ps + ss) * SEC, 2 * SEC};
-    d->cfg.layout = l;
-    d->cfg.engine = engine;
-    d->cfg.crypto = dev_crypto;
-    d->cfg.keys = &key.pub;
-    d->cfg.nkeys = 1;
-    d->cfg.max_trials = 1;
-    d->cfg.buf = d->buf;
-    d->cfg.buf_len = sizeof(d->buf);
-    assert_int_equal(airlock_boot_stage(&d->cfg, &d->stage, &d->room), 0);
+    assert_int_equal(td_open(d, engine, dev_crypto, &key.pub, ws, 20), 0);
 }
 
-static void dev_open(struct dev *d, const airlock_engine_t *engine)
+static void dev_open(td_dev_t *d, const airlock_engine_t *engine)
 {
     dev_open_ws(d, engine, 8);
 }
 
-static void no_violations(struct dev *d)
+static void no_violations(td_dev_t *d)
 {
     if (airlock_sim_flash_violations(d->sim, 0) != 0) {
         fail_msg("NOR violation: %s", airlock_sim_flash_violation_str(d->sim));
     }
 }
 
-static void dev_close(struct dev *d)
+static void dev_close(td_dev_t *d)
 {
     no_violations(d);
-    airlock_sim_flash_close(d->sim);
+    td_close(d);
 }
 
-static const airlock_area_t *area(struct dev *d, int id)
+static const airlock_area_t *area(td_dev_t *d, int id)
 {
     return &d->layout.area[id];
 }
 
-static uint8_t *area_bytes(struct dev *d, int id)
-{
-    return airlock_sim_flash_data(d->sim) + area(d, id)->off;
-}
-
 /* Bytes of the secondary images may occupy (below the trailer). */
-static uint32_t sec_image_area(struct dev *d)
+static uint32_t sec_image_area(td_dev_t *d)
 {
     airlock_trailer_geom_t g = {airlock_layout_max_align(&d->layout), d->fl->write_size, 128};
     return airlock_trailer_start(area(d, AIRLOCK_AREA_SECONDARY), &g);
@@ -113,31 +80,19 @@ struct img {
 static struct img mkimg(uint8_t major, uint8_t minor, uint32_t len_hint, uint32_t seed,
                         int with_sec_cnt, uint32_t sec_cnt, const tu_key_t *k)
 {
-    tu_image_spec_t s;
-    memset(&s, 0, sizeof(s));
-    s.version = (airlock_version_t){major, minor, 0, 0};
-    s.hdr_size = 32;
-    s.seed = seed;
-    s.with_sec_cnt = with_sec_cnt;
-    s.sec_cnt = sec_cnt;
-    s.key = k;
-    uint32_t overhead = (uint32_t)tu_image_len(&s);
-    s.payload_len = len_hint - overhead;
     struct img im;
-    im.p = tu_image_build(&s, &im.len);
+    im.p = td_image(major, minor, len_hint, seed, with_sec_cnt, sec_cnt, k, &im.len);
     assert_non_null(im.p);
     return im;
 }
 
-static void put_primary(struct dev *d, const struct img *im)
+static void put_primary(td_dev_t *d, const struct img *im)
 {
-    assert_int_equal(airlock_sim_flash_load(d->sim, area(d, AIRLOCK_AREA_PRIMARY)->off, im->p,
-                                            (uint32_t)im->len),
-                     0);
+    assert_int_equal(td_put_primary(d, im->p, im->len), 0);
 }
 
 /* Fill the secondary with stale bytes: an agent must erase as it goes. */
-static void dirty_secondary(struct dev *d, uint32_t seed)
+static void dirty_secondary(td_dev_t *d, uint32_t seed)
 {
     const airlock_area_t *s = area(d, AIRLOCK_AREA_SECONDARY);
     uint8_t *junk = malloc(s->size);
@@ -198,12 +153,12 @@ static int feed(airlock_ota_t *ota, const struct img *im, uint32_t from, uint64_
 static const uint8_t id_a[AIRLOCK_OTA_ID_SIZE] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 static const uint8_t id_b[AIRLOCK_OTA_ID_SIZE] = {0xaa, 0xbb};
 
-static void assert_slot_holds(struct dev *d, const struct img *im)
+static void assert_slot_holds(td_dev_t *d, const struct img *im)
 {
-    assert_memory_equal(area_bytes(d, AIRLOCK_AREA_SECONDARY) + d->stage, im->p, im->len);
+    assert_memory_equal(td_area_bytes(d, AIRLOCK_AREA_SECONDARY) + d->stage, im->p, im->len);
 }
 
-static void boot_expect(struct dev *d, int action)
+static void boot_expect(td_dev_t *d, int action)
 {
     airlock_boot_t b;
     airlock_boot_result_t res;
@@ -220,7 +175,7 @@ static void boot_expect(struct dev *d, int action)
 
 static void stream_install(const airlock_engine_t *engine, uint32_t ws, uint64_t seed)
 {
-    struct dev d;
+    td_dev_t d;
     airlock_ota_t ota;
     airlock_ota_status_t st;
     uint64_t rng = seed;
@@ -246,7 +201,7 @@ static void stream_install(const airlock_engine_t *engine, uint32_t ws, uint64_t
     /* the last write unit is padded with erased bytes */
     uint32_t end = d.stage + (uint32_t)im.len;
     for (uint32_t i = end; i % ws != 0; i++) {
-        assert_int_equal(area_bytes(&d, AIRLOCK_AREA_SECONDARY)[i], 0xff);
+        assert_int_equal(td_area_bytes(&d, AIRLOCK_AREA_SECONDARY)[i], 0xff);
     }
     assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
     assert_false(st.pending);
@@ -261,7 +216,7 @@ static void stream_install(const airlock_engine_t *engine, uint32_t ws, uint64_t
     airlock_ota_abort(&ota);
     no_violations(&d);
     boot_expect(&d, AIRLOCK_BOOT_INSTALLED);
-    assert_memory_equal(area_bytes(&d, AIRLOCK_AREA_PRIMARY), im.p, im.len);
+    assert_memory_equal(td_area_bytes(&d, AIRLOCK_AREA_PRIMARY), im.p, im.len);
     assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
     assert_int_equal(st.running_version.minor, 1);
     assert_false(st.pending);
@@ -304,7 +259,7 @@ static void test_stream_swap2n(void **state)
 static void test_one_byte_writes(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     airlock_ota_t ota;
     dev_open(&d, &airlock_engine_swap_2n);
     struct img im = mkimg(1, 1, 9001, 4, 0, 0, &key);
@@ -343,14 +298,14 @@ static void put32le(uint8_t *p, uint32_t v)
  * Feed im byte by byte: the write of byte number at (1-based) must be the
  * first to fail, with err; the primary must be untouched.
  */
-static void expect_reject_at(struct dev *d, const struct img *im, int err, uint32_t at,
+static void expect_reject_at(td_dev_t *d, const struct img *im, int err, uint32_t at,
                              const char *what)
 {
     airlock_ota_t ota;
     const airlock_area_t *p = area(d, AIRLOCK_AREA_PRIMARY);
     uint8_t *before = malloc(p->size);
     assert_non_null(before);
-    memcpy(before, area_bytes(d, AIRLOCK_AREA_PRIMARY), p->size);
+    memcpy(before, td_area_bytes(d, AIRLOCK_AREA_PRIMARY), p->size);
     assert_int_equal(airlock_ota_begin(&ota, &d->cfg, 0, id_a), 0);
     uint32_t n = 0;
     int rc = 0;
@@ -368,7 +323,7 @@ static void expect_reject_at(struct dev *d, const struct img *im, int err, uint3
     assert_int_equal(airlock_ota_end(&ota), err);
     assert_int_equal(airlock_ota_set_pending(&ota, false), AIRLOCK_ERR_INVAL);
     airlock_ota_abort(&ota);
-    assert_memory_equal(area_bytes(d, AIRLOCK_AREA_PRIMARY), before, p->size);
+    assert_memory_equal(td_area_bytes(d, AIRLOCK_AREA_PRIMARY), before, p->size);
     no_violations(d);
     free(before);
 }
@@ -376,7 +331,7 @@ static void expect_reject_at(struct dev *d, const struct img *im, int err, uint3
 static void test_early_rejections(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     dev_open(&d, &airlock_engine_swap_2n);
     struct img old = mkimg(2, 0, 9000, 1, 1, 5, &key);
     put_primary(&d, &old);
@@ -436,7 +391,7 @@ static void test_early_rejections(void **state)
 
 static void expect_end_fails(const struct img *im, int err)
 {
-    struct dev d;
+    td_dev_t d;
     airlock_ota_t ota;
     uint64_t rng = 42;
     dev_open(&d, &airlock_engine_overwrite);
@@ -462,7 +417,7 @@ static void test_end_rejects(void **state)
     expect_end_fails(&im, AIRLOCK_ERR_BAD_SIGNATURE);
     im.p[im.len - 1] ^= 0x01;
     /* end before the last byte */
-    struct dev d;
+    td_dev_t d;
     airlock_ota_t ota;
     dev_open(&d, &airlock_engine_overwrite);
     assert_int_equal(airlock_ota_begin(&ota, &d.cfg, 0, id_a), 0);
@@ -476,7 +431,7 @@ static void test_end_rejects(void **state)
 /* ---- resume ------------------------------------------------------------------ */
 
 /* Resume after a reset and finish; returns the offset resume gave. */
-static uint32_t resume_and_finish(struct dev *d, const struct img *im, const uint8_t *id,
+static uint32_t resume_and_finish(td_dev_t *d, const struct img *im, const uint8_t *id,
                                   uint64_t *rng)
 {
     airlock_ota_t ota;
@@ -505,7 +460,7 @@ static uint32_t resume_and_finish(struct dev *d, const struct img *im, const uin
 static void powercut_every_op(const airlock_engine_t *engine, uint32_t ws, uint32_t len,
                               uint64_t seed)
 {
-    struct dev d;
+    td_dev_t d;
     airlock_ota_t ota;
     airlock_sim_flash_snapshot_t *snap;
     dev_open_ws(&d, engine, ws);
@@ -527,7 +482,7 @@ static void powercut_every_op(const airlock_engine_t *engine, uint32_t ws, uint3
     airlock_ota_abort(&ota);
     uint8_t *ref = malloc(cmp_len);
     assert_non_null(ref);
-    memcpy(ref, area_bytes(&d, AIRLOCK_AREA_SECONDARY), cmp_len);
+    memcpy(ref, td_area_bytes(&d, AIRLOCK_AREA_SECONDARY), cmp_len);
     assert_slot_holds(&d, &im);
     assert_true(nops > 10);
 
@@ -574,7 +529,7 @@ static void powercut_every_op(const airlock_engine_t *engine, uint32_t ws, uint3
         }
         uint32_t off = resume_and_finish(&d, &im, id_a, &rng);
         resumed_mid += off > 0 && (off < im.len || k % 2);
-        if (memcmp(area_bytes(&d, AIRLOCK_AREA_SECONDARY), ref, cmp_len) != 0) {
+        if (memcmp(td_area_bytes(&d, AIRLOCK_AREA_SECONDARY), ref, cmp_len) != 0) {
             fail_msg("cut at op %llu (%s), resumed at %u: slot differs from the reference",
                      (unsigned long long)k, airlock_sim_flash_cut_str(d.sim), off);
         }
@@ -584,7 +539,7 @@ static void powercut_every_op(const airlock_engine_t *engine, uint32_t ws, uint3
         }
         /* the bootloader installs what the resumed download left */
         boot_expect(&d, AIRLOCK_BOOT_INSTALLED);
-        assert_memory_equal(area_bytes(&d, AIRLOCK_AREA_PRIMARY), im.p, im.len);
+        assert_memory_equal(td_area_bytes(&d, AIRLOCK_AREA_PRIMARY), im.p, im.len);
     }
     print_message("%s: %llu cut points, %u resumed mid-image\n", engine->name,
                   (unsigned long long)nops, resumed_mid);
@@ -637,7 +592,7 @@ static void test_resume_across_crc(void **state)
                                            {&crypto_core_crc, &airlock_crypto_openssl}};
     assert_non_null(airlock_crypto_openssl.crc32);
     for (int k = 0; k < 2; k++) {
-        struct dev d;
+        td_dev_t d;
         airlock_ota_t ota;
         uint64_t rng = 70u + (uint64_t)k;
         uint32_t off;
@@ -673,7 +628,7 @@ static void test_powercut_core_crc(void **state)
 static void test_resume_ids(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     airlock_ota_t ota;
     uint64_t rng = 7;
     uint32_t off;
@@ -708,7 +663,7 @@ static void test_resume_ids(void **state)
     airlock_ota_abort(&ota);
     assert_slot_holds(&d, &b);
     boot_expect(&d, AIRLOCK_BOOT_INSTALLED);
-    assert_memory_equal(area_bytes(&d, AIRLOCK_AREA_PRIMARY), b.p, b.len);
+    assert_memory_equal(td_area_bytes(&d, AIRLOCK_AREA_PRIMARY), b.p, b.len);
     /*
      * After the install the secondary's trailer is used (request consumed):
      * requesting the same download again erases the trailer sector first.
@@ -724,14 +679,14 @@ static void test_resume_ids(void **state)
     assert_true(st.pending_permanent);
     no_violations(&d);
     boot_expect(&d, AIRLOCK_BOOT_INSTALLED);
-    assert_memory_equal(area_bytes(&d, AIRLOCK_AREA_PRIMARY), b.p, b.len);
+    assert_memory_equal(td_area_bytes(&d, AIRLOCK_AREA_PRIMARY), b.p, b.len);
     free(a.p);
     free(b.p);
     dev_close(&d);
 }
 
 /* Download im, request it (trial) and boot: the bootloader installs it. */
-static void install_trial(struct dev *d, const struct img *im, const uint8_t *id)
+static void install_trial(td_dev_t *d, const struct img *im, const uint8_t *id)
 {
     airlock_ota_t ota;
     uint64_t rng = 77;
@@ -747,7 +702,7 @@ static void install_trial(struct dev *d, const struct img *im, const uint8_t *id
 static void test_state_reverted(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     airlock_ota_status_t st;
     dev_open(&d, &airlock_engine_swap_2n);
     struct img v10 = mkimg(1, 0, 9000, 1, 1, 3, &key);
@@ -764,7 +719,7 @@ static void test_state_reverted(void **state)
     assert_false(st.reverted);
     /* max_trials 1: the next boot without a confirmation reverts */
     boot_expect(&d, AIRLOCK_BOOT_REVERTED);
-    assert_memory_equal(area_bytes(&d, AIRLOCK_AREA_PRIMARY), v10.p, v10.len);
+    assert_memory_equal(td_area_bytes(&d, AIRLOCK_AREA_PRIMARY), v10.p, v10.len);
     assert_int_equal(airlock_ota_state(&d.cfg, &st), 0);
     assert_true(st.confirmed);
     assert_false(st.pending);
@@ -798,7 +753,7 @@ static void test_state_reverted(void **state)
 static void test_sec_cnt_journal_floor(void **state)
 {
     (void)state;
-    struct dev d;
+    td_dev_t d;
     airlock_ota_t ota;
     airlock_ota_status_t st;
     dev_open(&d, &airlock_engine_swap_2n);
