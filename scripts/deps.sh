@@ -28,6 +28,8 @@ PACKAGES=(
     swupdate cpio                                # a real hawkBit DDI client in the interop test
     chromium chromium-driver                     # dashboard browser test
     nginx-light wrk                              # bench/server: the static-file baseline and the load
+    libjsmn-dev                                  # agent/ddi.c: allocation-free JSON tokens for DDI
+    qemu-system-arm                              # Cortex-M3 bootloader and app under QEMU (mps2-an385)
 )
 
 CACHE="${AIRLOCK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock}"
