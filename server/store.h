@@ -269,8 +269,8 @@ struct store {
 /*
  * Open (creating if needed) a SQLite store at path, in WAL mode. Returns 0 or an error.
  * device_by_controller and action_open_for_device may answer from memory: always as of
- * the last write through this store, but up to 200 ms (STORE_MEMO_TTL_MS) behind what
- * another connection to the file wrote.
+ * the last write through this store, and at most 1 ms behind a commit another connection
+ * made to the file (PRAGMA data_version, checked at most once a millisecond).
  */
 int store_sqlite_open(const char *path, store_t **out);
 

@@ -1,9 +1,10 @@
 /*
  * The SQLite store's memo of device rows and open actions (store_memo.h):
  * two direct-mapped tables, an entry valid while its generation is the
- * table's and it is younger than STORE_MEMO_TTL_MS. Forgetting is a
- * generation bump, so a write never walks the tables. It must never hand out
- * a pointer into itself: every answer is a copy.
+ * table's. Forgetting is a generation bump, so a write never walks the
+ * tables; a check-in updates its device's entry in place (found through a
+ * third table, by row id). It must never hand out a pointer into itself:
+ * every answer is a copy.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -11,21 +12,24 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define DEV_SLOTS 512 /* powers of two */
-#define ACT_SLOTS 512
+/* Powers of two. A fleet of 10,000 devices polling in turn must find its rows
+ * still there: about 23 MiB in all (store_memo_new). */
+#define DEV_SLOTS 32768
+#define ACT_SLOTS 16384
+#define ID_SLOTS 65536 /* 4 bytes each */
+#define WAYS                                                                                       \
+    4 /* device and id slots come in buckets of 4: a key may sit in any of its bucket's            \
+       */
 #define ATTR_MAX 4096 /* a row with longer attributes is not memoised */
 
 struct dev_entry {
-    uint64_t gen; /* 0: empty */
-    int64_t at_ms;
+    uint64_t gen;       /* 0: empty */
     store_device_t row; /* row.attributes owned by the entry */
 };
 
 struct act_entry {
     uint64_t gen;
-    int64_t at_ms;
     int64_t device_id;
     int rc; /* STORE_OK (a valid) or STORE_NOT_FOUND */
     store_action_t a;
@@ -35,19 +39,9 @@ struct store_memo {
     uint64_t dev_gen, act_gen; /* start at 1: a zeroed entry is empty */
     struct dev_entry dev[DEV_SLOTS];
     struct act_entry act[ACT_SLOTS];
+    uint32_t by_id[ID_SLOTS]; /* row id -> dev slot + 1 (0: none); checked against row.id */
+    unsigned hand;            /* which way put_device evicts when a bucket is full */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool fresh(uint64_t gen, uint64_t want, int64_t at_ms)
-{
-    return gen == want && now_ms() - at_ms < STORE_MEMO_TTL_MS;
-}
 
 static size_t dev_slot(const char *controller_id)
 {
@@ -58,9 +52,14 @@ static size_t dev_slot(const char *controller_id)
     return h & (DEV_SLOTS - 1);
 }
 
-static size_t act_slot(int64_t device_id)
+/* Fibonacci hashing: the top bits of the product, which depend on every bit of id. */
+static size_t id_hash(int64_t id, size_t slots)
 {
-    return (size_t)((uint64_t)device_id * 0x9e3779b97f4a7c15ull >> 32) & (ACT_SLOTS - 1);
+    unsigned bits = 0;
+    while (((size_t)1 << bits) < slots) {
+        bits++;
+    }
+    return (size_t)(((uint64_t)id * 0x9e3779b97f4a7c15ull) >> (64 - bits));
 }
 
 store_memo_t *store_memo_new(void)
@@ -94,10 +93,25 @@ void store_memo_forget_devices(store_memo_t *m)
     m->dev_gen++;
 }
 
+/* The WAYS slots controller_id may sit in: a bucket of consecutive slots. */
+static struct dev_entry *dev_find(store_memo_t *m, const char *controller_id, size_t *slot)
+{
+    size_t h = dev_slot(controller_id) & ~(size_t)(WAYS - 1);
+    for (size_t i = h; i < h + WAYS; i++) {
+        struct dev_entry *e = &m->dev[i];
+        if (e->gen == m->dev_gen && strcmp(e->row.controller_id, controller_id) == 0) {
+            *slot = i;
+            return e;
+        }
+    }
+    return NULL;
+}
+
 int store_memo_device(store_memo_t *m, const char *controller_id, store_device_t *d)
 {
-    const struct dev_entry *e = &m->dev[dev_slot(controller_id)];
-    if (!fresh(e->gen, m->dev_gen, e->at_ms) || strcmp(e->row.controller_id, controller_id) != 0) {
+    size_t slot;
+    const struct dev_entry *e = dev_find(m, controller_id, &slot);
+    if (!e) {
         return 0;
     }
     *d = e->row;
@@ -107,11 +121,62 @@ int store_memo_device(store_memo_t *m, const char *controller_id, store_device_t
     return 1;
 }
 
+/* A by_id cell points at a live entry of that id. */
+static bool id_live(const store_memo_t *m, uint32_t cell, int64_t id)
+{
+    return cell && m->dev[cell - 1].gen == m->dev_gen && m->dev[cell - 1].row.id == id;
+}
+
+/* Drop the entry in slot from the memo (its by_id cell too). */
+static void dev_drop(store_memo_t *m, size_t slot)
+{
+    struct dev_entry *e = &m->dev[slot];
+    if (e->gen != m->dev_gen) {
+        return;
+    }
+    uint32_t *b = &m->by_id[id_hash(e->row.id, ID_SLOTS) & ~(size_t)(WAYS - 1)];
+    for (size_t w = 0; w < WAYS; w++) {
+        if (b[w] == slot + 1) {
+            b[w] = 0;
+        }
+    }
+    e->gen = 0;
+}
+
+/*
+ * Invariant: every live entry has a by_id cell pointing at it in its id's
+ * bucket, so a check-in (store_memo_seen) always reaches its device's entry.
+ * When neither bucket has room, an entry is dropped (round robin) first.
+ */
 void store_memo_put_device(store_memo_t *m, const store_device_t *d)
 {
-    struct dev_entry *e = &m->dev[dev_slot(d->controller_id)];
+    size_t slot;
+    if (dev_find(m, d->controller_id, &slot)) {
+        dev_drop(m, slot);
+    } else {
+        size_t h = dev_slot(d->controller_id) & ~(size_t)(WAYS - 1);
+        slot = h + (m->hand++ & (WAYS - 1));
+        for (size_t i = h; i < h + WAYS; i++) {
+            if (m->dev[i].gen != m->dev_gen) {
+                slot = i;
+                break;
+            }
+        }
+        dev_drop(m, slot);
+    }
+    uint32_t *b = &m->by_id[id_hash(d->id, ID_SLOTS) & ~(size_t)(WAYS - 1)];
+    size_t cell = WAYS;
+    for (size_t w = 0; w < WAYS && cell == WAYS; w++) {
+        if (!b[w] || m->dev[b[w] - 1].gen != m->dev_gen) {
+            cell = w;
+        }
+    }
+    if (cell == WAYS) {
+        cell = m->hand++ & (WAYS - 1);
+        dev_drop(m, b[cell] - 1); /* its check-ins could no longer find it */
+    }
+    struct dev_entry *e = &m->dev[slot];
     free(e->row.attributes);
-    e->gen = 0;
     e->row = *d;
     e->row.attributes = NULL;
     if (d->attributes) {
@@ -120,13 +185,38 @@ void store_memo_put_device(store_memo_t *m, const store_device_t *d)
         }
     }
     e->gen = m->dev_gen;
-    e->at_ms = now_ms();
+    b[cell] = (uint32_t)slot + 1;
+}
+
+void store_memo_seen(store_memo_t *m, int64_t id, int64_t now, unsigned polls)
+{
+    const uint32_t *b = &m->by_id[id_hash(id, ID_SLOTS) & ~(size_t)(WAYS - 1)];
+    for (size_t w = 0; w < WAYS; w++) {
+        if (id_live(m, b[w], id)) {
+            struct dev_entry *e = &m->dev[b[w] - 1];
+            e->row.last_seen = now; /* the statement's own arithmetic (store_sqlite.c DEV_SEEN) */
+            e->row.polls += polls;
+            return;
+        }
+    }
+}
+
+/* device_id's entry in its bucket, or NULL. */
+static struct act_entry *act_find(store_memo_t *m, int64_t device_id)
+{
+    struct act_entry *b = &m->act[id_hash(device_id, ACT_SLOTS) & ~(size_t)(WAYS - 1)];
+    for (size_t w = 0; w < WAYS; w++) {
+        if (b[w].gen == m->act_gen && b[w].device_id == device_id) {
+            return &b[w];
+        }
+    }
+    return NULL;
 }
 
 int store_memo_open_action(store_memo_t *m, int64_t device_id, int *rc, store_action_t *a)
 {
-    const struct act_entry *e = &m->act[act_slot(device_id)];
-    if (!fresh(e->gen, m->act_gen, e->at_ms) || e->device_id != device_id) {
+    const struct act_entry *e = act_find(m, device_id);
+    if (!e) {
         return 0;
     }
     *rc = e->rc;
@@ -138,9 +228,18 @@ int store_memo_open_action(store_memo_t *m, int64_t device_id, int *rc, store_ac
 
 void store_memo_put_open_action(store_memo_t *m, int64_t device_id, int rc, const store_action_t *a)
 {
-    struct act_entry *e = &m->act[act_slot(device_id)];
+    struct act_entry *e = act_find(m, device_id);
+    if (!e) {
+        struct act_entry *b = &m->act[id_hash(device_id, ACT_SLOTS) & ~(size_t)(WAYS - 1)];
+        e = &b[m->hand++ & (WAYS - 1)];
+        for (size_t w = 0; w < WAYS; w++) {
+            if (b[w].gen != m->act_gen) {
+                e = &b[w];
+                break;
+            }
+        }
+    }
     e->gen = m->act_gen;
-    e->at_ms = now_ms();
     e->device_id = device_id;
     e->rc = rc;
     if (rc == STORE_OK) {

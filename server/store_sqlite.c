@@ -151,6 +151,7 @@ static const char *const migration[SCHEMA_VERSION] = {schema_v1};
  */
 #define STATEMENTS(X)                                                                              \
     X(TX_BEGIN, "BEGIN IMMEDIATE")                                                                 \
+    X(DATA_VERSION, "PRAGMA data_version")                                                         \
     X(TX_COMMIT, "COMMIT")                                                                         \
     X(TX_ROLLBACK, "ROLLBACK")                                                                     \
     X(SP_BEGIN, "SAVEPOINT op")                                                                    \
@@ -283,7 +284,9 @@ typedef struct stmt {
  * a transaction SQLite ended forget it all. A transaction's own reads may be
  * memoised with its uncommitted rows: no other thread runs an op before its
  * commit or rollback, and a rollback forgets them. Another connection's
- * writes are seen once an entry is STORE_MEMO_TTL_MS old.
+ * commits (another process on the same file) move PRAGMA data_version, which
+ * memoised reads check first (see_others, at most once a millisecond): then
+ * the memo forgets all.
  */
 typedef struct sq {
     store_t base; /* first: a store_t * of this backend is an sq_t * */
@@ -293,6 +296,8 @@ typedef struct sq {
     bool tx_broken; /* SQLite ended it on an error: only rollback is left */
     store_memo_t *memo;
     int64_t changes; /* sqlite3_total_changes64 when the memo last caught up */
+    int64_t data_version; /* PRAGMA data_version when the memo last caught up */
+    int64_t others_checked_us; /* CLOCK_MONOTONIC of that check (see_others) */
     stmt_t st[S_COUNT];
 } sq_t;
 
@@ -1024,6 +1029,34 @@ static int sq_device_get(store_t *s, int64_t id, store_device_t *d)
     return get_by_id(sq(s), S_DEV_GET, id, read_device, d);
 }
 
+/*
+ * Before the memo answers: if another connection committed since we last
+ * looked (PRAGMA data_version moved; it never moves for this connection's own
+ * commits), forget the memo. Inside this connection's transaction nothing
+ * another commits is visible anyway. Any failure forgets too.
+ */
+static void see_others(sq_t *q)
+{
+    /* At most once a millisecond: the statement starts and ends a read
+     * transaction (file locks), and a fleet polls thousands of times a second. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (q->tx || now_us - q->others_checked_us < 1000)
+        return;
+    q->others_checked_us = now_us;
+    stmt_t *st = use(q, S_DATA_VERSION);
+    bool row;
+    int64_t v = -1;
+    if (step(q, st, &row) == STORE_OK && row)
+        v = sqlite3_column_int64(st->st, 0);
+    finish(st);
+    if (v < 0 || v != q->data_version) {
+        q->data_version = v;
+        store_memo_clear(q->memo);
+    }
+}
+
 static int sq_device_by_controller(store_t *s, const char *controller_id, store_device_t *d)
 {
     sq_t *q = sq(s);
@@ -1035,6 +1068,7 @@ static int sq_device_by_controller(store_t *s, const char *controller_id, store_
     int rc = enter(q);
     if (rc)
         return rc;
+    see_others(q);
     int hit = store_memo_device(q->memo, controller_id, d);
     if (hit)
         return leave(q, hit > 0 ? STORE_OK : nomem(q));
@@ -1085,9 +1119,13 @@ static int sq_device_seen(store_t *s, int64_t id, int64_t now, unsigned polls)
     bind_i64(st, 3, polls);
     rc = update_one(q, st);
     /* Every device polls, and this runs for each once a second: it changes
-     * device rows only, so the open actions stay memoised. */
+     * this one row's last_seen and polls only, which the memo applies to its
+     * copy, so nothing else need be forgotten. */
     q->changes = sqlite3_total_changes64(q->db);
-    store_memo_forget_devices(q->memo);
+    if (rc == STORE_OK)
+        store_memo_seen(q->memo, id, now, polls);
+    else
+        store_memo_forget_devices(q->memo);
     return leave(q, rc);
 }
 
@@ -1442,6 +1480,7 @@ static int sq_action_open_for_device(store_t *s, int64_t device_id, store_action
     int rc = enter(q);
     if (rc)
         return rc;
+    see_others(q);
     if (store_memo_open_action(q->memo, device_id, &rc, a))
         return leave(q, rc);
     /* A paused campaign offers nothing new (no wave is started while it is

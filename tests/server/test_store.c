@@ -1189,8 +1189,8 @@ static void expect_token(store_t *s, const char *cid, const char *want)
 /*
  * device_by_controller and action_open_for_device, read again and again as a
  * polling device does, see every write through the store at once (a
- * rolled-back one never), and another connection's write within
- * STORE_MEMO_TTL_MS.
+ * rolled-back one never), and another connection's committed write within a
+ * millisecond.
  */
 static void test_memo(void **state)
 {
@@ -1232,6 +1232,15 @@ static void test_memo(void **state)
     assert_int_equal(g.last_seen, 5000);
     assert_int_equal(g.polls, 3);
     store_device_clear(&g);
+    /* ... applied to the memoised row as the database applies it (polls add up) */
+    OK(o->device_seen(s, d.id, 5002, 2));
+    for (int i = 0; i < 2; i++) {
+        OK(o->device_by_controller(s, "memo-1", &g));
+        assert_int_equal(g.last_seen, 5002);
+        assert_int_equal(g.polls, 5);
+        assert_string_equal(g.attributes, "{\"a\":\"1\"}");
+        store_device_clear(&g);
+    }
 
     /* the open action follows offers, state changes and the campaign's state */
     ERR(o->action_open_for_device(s, d.id, &a), STORE_NOT_FOUND);
@@ -1274,7 +1283,7 @@ static void test_memo(void **state)
     OK(o->commit(s));
     expect_token(s, "memo-1", t3);
 
-    /* another connection (another process) writes: seen within the memo's age limit */
+    /* another connection (another process) writes: seen 1 ms later */
     sqlite3 *other;
     assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
     assert_int_equal(sqlite3_busy_timeout(other, 5000), SQLITE_OK);
@@ -1286,8 +1295,54 @@ static void test_memo(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(other);
-    sleep_ms(STORE_MEMO_TTL_MS + 50);
+    sleep_ms(2);
     expect_token(s, "memo-1", t1);
+}
+
+/*
+ * The memo alone: a fleet of 10,000 devices stays in it, and overfilled (more
+ * devices than it has room for, so slots and id slots collide) whatever it
+ * still answers after a round of check-ins carries that check-in, never the
+ * row as it was before.
+ */
+static int memo_round(int n)
+{
+    store_memo_t *m = store_memo_new();
+    assert_non_null(m);
+    store_device_t d = {0};
+    for (int64_t id = 1; id <= n; id++) {
+        d.id = id * 7; /* not consecutive */
+        snprintf(d.controller_id, sizeof d.controller_id, "dev-%lld", (long long)id);
+        d.polls = id;
+        store_memo_put_device(m, &d);
+    }
+    for (int64_t id = 1; id <= n; id++) {
+        store_memo_seen(m, id * 7, 1000 + id, 2);
+    }
+    int hits = 0;
+    for (int64_t id = 1; id <= n; id++) {
+        store_device_t g;
+        snprintf(d.controller_id, sizeof d.controller_id, "dev-%lld", (long long)id);
+        int r = store_memo_device(m, d.controller_id, &g);
+        assert_true(r == 0 || r == 1);
+        if (r == 1) {
+            hits++;
+            assert_int_equal(g.id, id * 7);
+            assert_int_equal(g.last_seen, 1000 + id);
+            assert_int_equal(g.polls, id + 2);
+            store_device_clear(&g);
+        }
+    }
+    store_memo_free(m);
+    printf("  memo: %d of %d devices still answered after their check-ins\n", hits, n);
+    return hits;
+}
+
+static void test_memo_overfull(void **state)
+{
+    (void)state;
+    assert_true(memo_round(10000) >= 9000); /* a 10,000-device fleet stays memoised */
+    memo_round(40000);                      /* overfull: only right answers */
 }
 
 /* ---- threads ---------------------------------------------------------------------- */
@@ -1488,6 +1543,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memo, setup, teardown),
+        cmocka_unit_test(test_memo_overfull),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
