@@ -478,26 +478,32 @@ static int note_reverted(airlock_boot_t *b)
                           v->build);
 }
 
-/* An update on trial: confirmed by the image, another trial, or revert. */
-static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
+/*
+ * An update on trial: confirmed by the image (*confirmed: the trial is over
+ * and journalled so, nothing booted yet: the caller goes on, a new request
+ * may already be waiting), another trial, or revert.
+ */
+static int trial(airlock_boot_t *b, airlock_boot_result_t *res, bool *confirmed)
 {
     journal_t *j = boot_journal(b);
     const airlock_area_t *pri = boot_area(b, AIRLOCK_AREA_PRIMARY);
     const airlock_trailer_geom_t *g = &b->geom[AIRLOCK_AREA_PRIMARY];
     airlock_trailer_t t;
     uint32_t used;
+    *confirmed = false;
     int rc = airlock_trailer_load(pri, g, &t);
     if (rc) {
         return rc;
     }
-    /* A torn confirmation still means the image asked to stay. */
+    /* A torn confirmation still means the image asked to stay. A reset
+     * after the record leaves a confirmed image and no trial: the next boot
+     * goes straight to the requests, as this one does. */
     if (t.image_ok != AIRLOCK_FIELD_UNSET) {
         rc = journal_append(j, JR_RESOLVE, 1, 0);
-        if (rc) {
-            return rc;
+        if (rc == 0) {
+            *confirmed = true;
         }
-        boot_set_result(res, AIRLOCK_BOOT_NORMAL, 0, "update confirmed by the image; booting it");
-        return boot_primary(b, res, true);
+        return rc;
     }
     rc = airlock_trailer_trials(pri, g, &used);
     if (rc) {
@@ -530,7 +536,12 @@ static int trial(airlock_boot_t *b, airlock_boot_result_t *res)
 /* The boot that completes a TEST install hands the update its first trial. */
 static int first_trial(airlock_boot_t *b, airlock_boot_result_t *res)
 {
-    int rc = trial(b, res);
+    bool confirmed;
+    int rc = trial(b, res, &confirmed);
+    if (rc == 0 && confirmed) {
+        boot_set_result(res, AIRLOCK_BOOT_NORMAL, 0, "update confirmed by the image; booting it");
+        return boot_primary(b, res, true);
+    }
     if (rc == 0 && res->action == AIRLOCK_BOOT_TRIAL) {
         boot_set_result(res, AIRLOCK_BOOT_INSTALLED, 0,
                         "installed the requested update; booting it for a trial");
@@ -658,6 +669,7 @@ int airlock_boot_stage(const airlock_boot_cfg_t *cfg, uint32_t *offset, uint32_t
 int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_result_t *res)
 {
     airlock_trailer_t st;
+    bool confirmed = false;
     memset(res, 0, sizeof(*res));
     res->slot = -1;
     int rc = config(b, cfg, &res->detail);
@@ -692,9 +704,14 @@ int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_
             }
             return first_trial(b, res);
         }
-        /* 2. An update on trial. */
+        /* 2. An update on trial. Once it confirmed itself, a request it
+         * made before this reset (the next update) is served below now,
+         * not one boot later. */
         if (j->trial && can_revert(b)) {
-            return trial(b, res);
+            rc = trial(b, res, &confirmed);
+            if (rc || !confirmed) {
+                return rc;
+            }
         }
     }
     /* 3. A request: valid magic, not yet consumed. A torn image_ok is a TEST. */
@@ -707,7 +724,9 @@ int airlock_boot(airlock_boot_t *b, const airlock_boot_cfg_t *cfg, airlock_boot_
         return serve_request(
             b, res, st.image_ok == AIRLOCK_FIELD_SET ? AIRLOCK_SWAP_PERM : AIRLOCK_SWAP_TEST);
     }
-    boot_set_result(res, AIRLOCK_BOOT_NORMAL, 0, "booting the primary image");
+    boot_set_result(res, AIRLOCK_BOOT_NORMAL, 0,
+                    confirmed ? "update confirmed by the image; booting it"
+                              : "booting the primary image");
     return boot_primary(b, res, true);
 }
 

@@ -808,6 +808,52 @@ static void test_swap2n_two_updates(void **state)
 }
 
 /*
+ * An update on trial confirms itself and, before any reset, downloads and
+ * requests the next one (a device that polls right after its health checks).
+ * The next boot both ends the trial and installs the new request: it must not
+ * take an extra reboot to notice it.
+ */
+static void test_swap2n_confirm_then_request(void **state)
+{
+    (void)state;
+    struct dev d;
+    airlock_boot_result_t res;
+    struct img v1 = simple(1, 0, 1);
+    struct img v2 = mkimg(1, 1, 20000, 2, 0, 0, &key);
+    struct img v3 = mkimg(1, 2, 15000, 3, 0, 0, &key);
+    dev_open(&d, &airlock_engine_swap_2n);
+    d.cfg.max_trials = 2;
+    put_primary(&d, &v1);
+    stage(&d, &v2, false);
+    boot_ok(&d, &res, AIRLOCK_BOOT_INSTALLED);
+    assert_version(&res, &v2);
+    assert_int_equal(airlock_boot_confirm(&d.layout, 0), 0);
+    wipe_secondary(&d);
+    stage(&d, &v3, false);
+    boot_ok(&d, &res, AIRLOCK_BOOT_INSTALLED);
+    assert_version(&res, &v3);
+    assert_false(res.confirmed);
+    /* v3 is on its own trial, with v2 (confirmed) to go back to */
+    boot_ok(&d, &res, AIRLOCK_BOOT_TRIAL);
+    boot_ok(&d, &res, AIRLOCK_BOOT_REVERTED);
+    assert_version(&res, &v2);
+    assert_primary_holds(&d, &v2);
+    /* and with nothing new requested, a confirmed trial just boots */
+    wipe_secondary(&d);
+    stage(&d, &v3, false);
+    boot_ok(&d, &res, AIRLOCK_BOOT_INSTALLED);
+    assert_int_equal(airlock_boot_confirm(&d.layout, 0), 0);
+    boot_ok(&d, &res, AIRLOCK_BOOT_NORMAL);
+    assert_version(&res, &v3);
+    assert_true(res.confirmed);
+    assert_non_null(strstr(res.message, "confirmed by the image"));
+    freeimg(&v1);
+    freeimg(&v2);
+    freeimg(&v3);
+    dev_close(&d);
+}
+
+/*
  * A blank primary (first install) given a TEST update that is never
  * confirmed: there is nothing to go back to, so the device must keep
  * booting a verified image rather than revert to an empty slot.
@@ -1225,6 +1271,7 @@ int main(void)
         cmocka_unit_test(test_swap2n_confirmed_stays),
         cmocka_unit_test(test_swap2n_perm),
         cmocka_unit_test(test_swap2n_two_updates),
+        cmocka_unit_test(test_swap2n_confirm_then_request),
         cmocka_unit_test(test_swap2n_test_on_blank_primary),
         cmocka_unit_test(test_swap2n_write_sizes),
         cmocka_unit_test(test_swap2n_resume),
