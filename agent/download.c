@@ -18,9 +18,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +27,7 @@
 #include <unistd.h>
 
 #include "airlock/crypto.h"
+#include "https.h"
 
 #define VALIDATOR_MAX 128
 #define PROGRESS_BYTES (64u * 1024u)
@@ -61,10 +59,7 @@ struct dl {
     char validator[VALIDATOR_MAX];
     uint64_t total;
     uint8_t id[AIRLOCK_OTA_ID_SIZE];
-    /* pin */
-    bool has_pin;
-    bool pin_failed;
-    uint8_t pin[32];
+    https_pin_t pin; /* the CA key pin's state (agent/https.c) */
     /* the request in flight */
     struct response resp;
     uint64_t from;
@@ -352,8 +347,8 @@ static void decide(struct dl *d)
             return;
         }
         if (d->validator[0] && rv[0] && strcmp(rv, d->validator) != 0) {
-            snprintf(d->what, sizeof(d->what), "206 answer names another artifact (%s, not %s)",
-                     rv, d->validator);
+            snprintf(d->what, sizeof(d->what), "206 answer names another artifact (%s, not %s)", rv,
+                     d->validator);
             d->force_fresh = true;
             return;
         }
@@ -429,133 +424,41 @@ static int on_xfer(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_o
     return 0;
 }
 
-/* ---- TLS: the optional CA key pin --------------------------------------------- */
-
-static bool spki_sha256(X509 *x, uint8_t out[32])
-{
-    unsigned char *der = NULL;
-    int len = i2d_PUBKEY(X509_get0_pubkey(x), &der);
-    unsigned int olen = 0;
-    bool ok = len > 0 && EVP_Digest(der, (size_t)len, out, &olen, EVP_sha256(), NULL) == 1 &&
-              olen == 32;
-    OPENSSL_free(der);
-    return ok;
-}
-
-/* Verify the chain as OpenSSL would, then require the pinned key above the leaf. */
-static int verify_with_pin(X509_STORE_CTX *x, void *arg)
-{
-    struct dl *d = arg;
-    int ok = X509_verify_cert(x);
-    if (ok != 1) {
-        return ok;
-    }
-    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(x);
-    for (int i = 1; chain && i < sk_X509_num(chain); i++) {
-        uint8_t h[32];
-        if (spki_sha256(sk_X509_value(chain, i), h) && memcmp(h, d->pin, 32) == 0) {
-            return 1;
-        }
-    }
-    d->pin_failed = true;
-    X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
-    return 0;
-}
-
-static CURLcode on_ssl_ctx(CURL *h, void *ssl_ctx, void *arg)
-{
-    (void)h;
-    SSL_CTX_set_cert_verify_callback((SSL_CTX *)ssl_ctx, verify_with_pin, arg);
-    return CURLE_OK;
-}
-
-static int parse_pin(struct dl *d, const char *s)
-{
-    if (strncasecmp(s, "sha256:", 7) == 0) {
-        s += 7;
-    } else if (strncasecmp(s, "sha256//", 8) == 0) {
-        return fail(d, AIRLOCK_ERR_INVAL, "CA pin: give the SPKI SHA-256 as 64 hex digits");
-    }
-    if (strlen(s) != 64) {
-        return fail(d, AIRLOCK_ERR_INVAL,
-                    "CA pin: expected 64 hex digits (SHA-256 of the CA's public key), got %zu "
-                    "characters",
-                    strlen(s));
-    }
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
-            sscanf(s + 2 * i, "%2x", &v) != 1) {
-            return fail(d, AIRLOCK_ERR_INVAL, "CA pin: character %d is not a hex digit", 2 * i);
-        }
-        d->pin[i] = (uint8_t)v;
-    }
-    d->has_pin = true;
-    return 0;
-}
-
 /* ---- requests ------------------------------------------------------------------ */
 
 static int setup_handle(struct dl *d)
 {
     const airlock_dl_opts_t *o = d->o;
     CURL *h = d->h;
-    const char *protos = o->allow_http ? "http,https" : "https";
-    if (strncasecmp(o->url, "https://", 8) != 0 &&
-        !(o->allow_http && strncasecmp(o->url, "http://", 7) == 0)) {
-        return fail(d, AIRLOCK_ERR_INVAL,
-                    "URL %s: only https:// is accepted (http:// needs allow_http)", o->url);
+    const https_tls_t tls = {
+        .ca_file = o->ca_file,
+        .ca_path = o->ca_path,
+        .ca_pin = o->ca_pin,
+        .allow_http = o->allow_http,
+        .connect_timeout_ms = o->connect_timeout_ms,
+    };
+    char msg[sizeof(d->r->msg)];
+    int rc = https_setup(h, o->url, &tls, &d->pin, d->errbuf, msg, sizeof(msg));
+    if (rc) {
+        return fail(d, rc, "%s", msg);
     }
     CURLcode c = CURLE_OK;
-    c |= curl_easy_setopt(h, CURLOPT_URL, o->url);
-    c |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protos);
-    c |= curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protos);
-    c |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    c |= curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-    c |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    c |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    c |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    c |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    c |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                          o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000L);
     c |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT,
                           o->low_speed_limit > 0 ? o->low_speed_limit : 1L);
     c |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                           o->low_speed_time_s > 0 ? o->low_speed_time_s : 30L);
-    c |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     c |= curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024L);
-    c |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, d->errbuf);
     c |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     c |= curl_easy_setopt(h, CURLOPT_HEADERDATA, d);
     c |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     c |= curl_easy_setopt(h, CURLOPT_WRITEDATA, d);
-    c |= curl_easy_setopt(h, CURLOPT_USERAGENT, "airlock-agent");
     if (o->cancelled) {
         c |= curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         c |= curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
         c |= curl_easy_setopt(h, CURLOPT_XFERINFODATA, d);
     }
-    if (o->ca_file) {
-        c |= curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
-    }
-    if (o->ca_path) {
-        c |= curl_easy_setopt(h, CURLOPT_CAPATH, o->ca_path);
-    }
     if (c != CURLE_OK) {
         return fail(d, AIRLOCK_ERR_INVAL, "libcurl refused an option (built without HTTPS?)");
-    }
-    if (o->ca_pin) {
-        int rc = parse_pin(d, o->ca_pin);
-        if (rc) {
-            return rc;
-        }
-        const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
-        if (!vi->ssl_version || strncmp(vi->ssl_version, "OpenSSL", 7) != 0 ||
-            curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) != CURLE_OK ||
-            curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, d) != CURLE_OK) {
-            return fail(d, AIRLOCK_ERR_INVAL, "a CA pin needs libcurl built with OpenSSL (have %s)",
-                        vi->ssl_version ? vi->ssl_version : "none");
-        }
     }
     return 0;
 }
@@ -574,7 +477,7 @@ static CURLcode perform(struct dl *d, bool head, uint64_t from)
     d->cb_err = 0;
     d->what[0] = '\0';
     d->errbuf[0] = '\0';
-    d->pin_failed = false;
+    d->pin.failed = false;
     for (const char *const *h = d->o->headers; h && *h; h++) {
         if (!(t = curl_slist_append(hdrs, *h))) {
             curl_slist_free_all(hdrs);
@@ -644,7 +547,7 @@ static enum verdict curl_verdict(struct dl *d, CURLcode c, int *err)
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        *err = d->pin_failed
+        *err = d->pin.failed
                    ? fail(d, AIRLOCK_ERR_TLS,
                           "%s: no CA certificate in the server's verified chain has the pinned "
                           "key",
@@ -871,9 +774,9 @@ static int attempt_download(struct dl *d, bool allow_resume, bool looked_up)
         d->started = true;
         rc = airlock_ota_resume(d->ota, d->cfg, d->id, &off);
         if (rc) {
-            return airlock_ota_detail(d->ota)->field ? image_error(d, rc)
-                                                     : fail(d, rc, "cannot resume in the slot: %s",
-                                                            airlock_strerror(rc));
+            return airlock_ota_detail(d->ota)->field
+                       ? image_error(d, rc)
+                       : fail(d, rc, "cannot resume in the slot: %s", airlock_strerror(rc));
         }
         if (off) {
             logf_(d, "resuming at byte %" PRIu32 " (validator %s)", off, d->validator);

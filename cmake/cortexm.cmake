@@ -49,5 +49,21 @@ else()
   message(WARNING "crypto/mbedtls.c not found: cross build covers core/ only")
 endif()
 
+# --- agent/ddi.c: the DDI client state machine (freestanding, no crypto) -------
+# jsmn is header-only; the cross compiler gets a directory holding only jsmn.h
+# (a configure-time copy), never the host's /usr/include.
+set(AIRLOCK_JSMN_H "/usr/include/jsmn.h" CACHE FILEPATH "jsmn.h (Debian libjsmn-dev)")
+if(EXISTS "${AIRLOCK_JSMN_H}")
+  file(COPY "${AIRLOCK_JSMN_H}" DESTINATION "${CMAKE_BINARY_DIR}/jsmn-include")
+  add_library(airlock_ddi_cm3 STATIC "${CMAKE_SOURCE_DIR}/agent/ddi.c"
+    "${CMAKE_SOURCE_DIR}/agent/ddi_boot.c")
+  target_link_libraries(airlock_ddi_cm3 PUBLIC airlock_core_cm3)
+  target_include_directories(airlock_ddi_cm3 SYSTEM PRIVATE "${CMAKE_BINARY_DIR}/jsmn-include")
+  target_compile_options(airlock_ddi_cm3 PRIVATE
+    ${AIRLOCK_CM3_WARNINGS} -Wconversion -Wsign-conversion ${AIRLOCK_CM3_CALLGRAPH})
+else()
+  message(WARNING "${AIRLOCK_JSMN_H} not found (libjsmn-dev): cross build skips agent/ddi.c")
+endif()
+
 # scripts/check-freestanding.sh reads the archives (lib*_cm3.a in the build
 # directory) and the .su/.ci files beside the objects under CMakeFiles/.

@@ -97,6 +97,12 @@ link_elf() { # name libs...
 }
 
 link_elf airlock_core_cm3 "$CORE_LIB"
+DDI_LIB="$B/libairlock_ddi_cm3.a" # agent/ddi.c + ddi_boot.c: the DDI client (uses core)
+if [ -f "$DDI_LIB" ]; then
+    check_set "agent/ddi.c, agent/ddi_boot.c (objects)" "$DDI_LIB"
+    link_elf airlock_ddi_cm3 "$DDI_LIB" "$CORE_LIB"
+    "${X}size" "$DDI_LIB" | sed 's/^/   /'
+fi
 if [ -n "$CRYPTO_LIB" ]; then
     link_elf airlock_device_cm3 "$CORE_LIB" "$CRYPTO_LIB" ${MBED_LIB:+"$MBED_LIB"}
 fi

@@ -46,7 +46,9 @@ static void usage(FILE *f)
                "Exit codes: 0 ok, 2 usage, 3 I/O, 4 key, 5 malformed image, 6 hash,\n"
                "7 signature, 8 untrusted key, 9 unsupported, 10 too big, 11 internal, 12 layout,\n"
                "13 power cut broke the device, 14 network, 15 TLS, 16 HTTP, 17 interrupted,\n"
-               "18 rejected by the server, 19 operator token refused (see docs/cli.md).\n");
+               "18 rejected by the server, 19 operator token refused, 20 a simulated device\n"
+               "bricked, 21 a report the server acknowledged is missing, 22 a simulation\n"
+               "stopped before its goal (see docs/cli.md).\n");
 }
 
 int cli_bad_option(int c, char **argv)

@@ -20,7 +20,8 @@
     X(artifact, "upload, list and show the server's artifacts (verified on upload)")               \
     X(device, "register, list and show the server's devices")                                      \
     X(group, "create device groups, add devices to them, list and show them")                      \
-    X(campaign, "roll out an artifact in waves: create, pause, resume, cancel, status")
+    X(campaign, "roll out an artifact in waves: create, pause, resume, cancel, status")            \
+    X(sim, "simulate a device (bootloader + firmware on a flash file) or a fleet (device|fleet)")
 
 #define CLI_DECLARE_(name, summary) int cmd_##name(int argc, char **argv);
 CLI_COMMANDS(CLI_DECLARE_)

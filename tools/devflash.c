@@ -1,5 +1,8 @@
 /*
- * A simulated device's flash files (devflash.h).
+ * A simulated device's flash files (devflash.h): opens them as file-backed
+ * sim flashes and puts a counting port in front of each, so one operation
+ * number runs over all of the device's flashes. Never prints except through
+ * cli_fail on open.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -12,6 +15,77 @@
 #include <sys/stat.h>
 
 #include "util.h"
+
+static int w_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
+{
+    devflash_wrap_t *w = ctx;
+    return w->inner->read(w->inner->ctx, addr, buf, len);
+}
+
+/* Number the call; in the chosen one, let the sim tear it and power all off. */
+static void before_op(devflash_wrap_t *w)
+{
+    devflash_t *d = w->d;
+    if (!d->cut && d->ops == d->cut_at) {
+        airlock_sim_flash_cut_at(d->sims[w->idx], 0);
+    }
+    d->ops++;
+}
+
+static int after_op(devflash_wrap_t *w, int rc)
+{
+    devflash_t *d = w->d;
+    if (rc == AIRLOCK_SIM_FLASH_ERR_CUT && !d->cut) {
+        d->cut = true;
+        d->cut_at = DEVFLASH_NO_CUT;
+        for (unsigned i = 0; i < d->nsims; i++) {
+            airlock_sim_flash_power_off(d->sims[i]);
+        }
+        if (d->on_cut) {
+            d->on_cut(d->on_cut_ctx);
+        }
+    }
+    return rc;
+}
+
+static int w_prog(void *ctx, uint32_t addr, const void *buf, uint32_t len)
+{
+    devflash_wrap_t *w = ctx;
+    before_op(w);
+    return after_op(w, w->inner->prog(w->inner->ctx, addr, buf, len));
+}
+
+static int w_erase(void *ctx, uint32_t addr)
+{
+    devflash_wrap_t *w = ctx;
+    before_op(w);
+    return after_op(w, w->inner->erase(w->inner->ctx, addr));
+}
+
+static int w_sync(void *ctx)
+{
+    devflash_wrap_t *w = ctx;
+    return w->inner->sync ? w->inner->sync(w->inner->ctx) : 0;
+}
+
+void devflash_cut_at(devflash_t *d, uint64_t k, uint64_t seed)
+{
+    d->cut_at = k == DEVFLASH_NO_CUT ? DEVFLASH_NO_CUT : d->ops + k;
+    for (unsigned i = 0; i < d->nsims; i++) {
+        airlock_sim_flash_seed(d->sims[i], seed);
+    }
+}
+
+void devflash_power_on(devflash_t *d)
+{
+    for (unsigned i = 0; i < d->nsims; i++) {
+        airlock_sim_flash_cut_cancel(d->sims[i]);
+        airlock_sim_flash_power_on(d->sims[i]);
+    }
+    d->ops = 0;
+    d->cut = false;
+    d->cut_at = DEVFLASH_NO_CUT;
+}
 
 static int open_device(devflash_t *d, unsigned i, const char *path)
 {
@@ -42,7 +116,16 @@ static int open_device(devflash_t *d, unsigned i, const char *path)
                         airlock_strerror(rc));
     }
     d->nsims = i + 1;
-    if (layout_file_set_ops(&d->lf, i, airlock_sim_flash_port(d->sims[i])) != 0) {
+    d->wrap[i].d = d;
+    d->wrap[i].idx = i;
+    d->wrap[i].inner = airlock_sim_flash_port(d->sims[i]);
+    airlock_flash_t port = *d->wrap[i].inner;
+    port.ctx = &d->wrap[i];
+    port.read = w_read;
+    port.prog = w_prog;
+    port.erase = w_erase;
+    port.sync = w_sync;
+    if (layout_file_set_ops(&d->lf, i, &port) != 0) {
         return cli_fail(EXIT_INTERNAL, "%s: flash port does not match the layout", name);
     }
     return EXIT_OK_;
@@ -56,6 +139,7 @@ int devflash_open(const char *layout, const char *path, devflash_t **out)
     if (!d) {
         return cli_fail(EXIT_INTERNAL, "out of memory");
     }
+    d->cut_at = DEVFLASH_NO_CUT;
     int rc = layout_file_open(&d->lf, layout, &diag);
     if (rc) {
         char where[300];

@@ -27,6 +27,13 @@ enum airlock_exit {
     /* operator CLI (artifact, device, group, campaign) */
     EXIT_SERVER_REJECTED = 18, /* request refused (4xx): invalid, not found, conflict, rejected */
     EXIT_UNAUTHORIZED = 19,    /* the server refused the operator token (401/403) */
+
+    /* `sim fleet` */
+    EXIT_FLEET_BRICKED = 20,     /* a simulated device has no bootable verified image */
+    EXIT_FLEET_LOST_REPORT = 21, /* a report the server acknowledged is missing on it */
+
+    /* `sim device` (a bricked device exits EXIT_FLEET_BRICKED too) */
+    EXIT_SIM_UNFINISHED = 22, /* --timeout / --max-boots came before --until-version/--until-idle */
 };
 
 /* Exit code for a library error (enum airlock_err). */

@@ -23,6 +23,7 @@
 #include "airlock/download.h"
 #include "airlock/ota.h"
 #include "cli.h"
+#include "cli_json.h"
 #include "devflash.h"
 #include "exitcodes.h"
 #include "pkey.h"
@@ -377,14 +378,7 @@ static void print_json(const struct fetch_opts *o, const airlock_dl_result_t *r,
     if (j && ver[0]) {
         json_object_set_new(j, "pending_version", json_string(ver));
     }
-    if (j) {
-        char *s = json_dumps(j, JSON_INDENT(2));
-        if (s) {
-            printf("%s\n", s);
-            free(s);
-        }
-        json_decref(j);
-    }
+    cli_json_print(j);
 }
 
 static int run(struct fetch_opts *o)
@@ -509,14 +503,7 @@ int cmd_fetch(int argc, char **argv)
         rc = run(&o);
     }
     if (o.json && rc > 0 && !json_printed) {
-        /* refused before any download (flash file, layout, engine): still one JSON answer */
-        json_t *j = json_pack("{s:b, s:i, s:s}", "ok", 0, "exit", rc, "message", cli_last_error());
-        char *txt = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-        if (txt) {
-            printf("%s\n", txt);
-        }
-        free(txt);
-        json_decref(j);
+        cli_json_refusal(rc); /* refused before any download (flash file, layout, engine) */
     }
     cli_keyring_free(&o.ring);
     return rc < 0 ? EXIT_OK_ : rc;

@@ -119,10 +119,11 @@ static int areas_on(const layout_file_t *lf, const layout_device_t *d, int *ids)
 {
     int n = 0;
 
-    for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
-        if (lf->layout.area[id].flash == &d->flash) {
+    for (int id = 0; id < LAYOUT_AREA_COUNT; id++) {
+        const airlock_area_t *a = layout_area(lf, id);
+        if (a && a->flash == &d->flash) {
             int j = n++;
-            while (j > 0 && lf->layout.area[ids[j - 1]].off > lf->layout.area[id].off) {
+            while (j > 0 && layout_area(lf, ids[j - 1])->off > a->off) {
                 ids[j] = ids[j - 1];
                 j--;
             }
@@ -170,11 +171,12 @@ static void print_text(const layout_file_t *lf)
     struct sign_params sp;
     bool based = false;
     char b1[24], b2[24], runs[256], where[300];
-    int ids[AIRLOCK_AREA_COUNT];
+    int ids[LAYOUT_AREA_COUNT];
     unsigned nareas = 0;
 
-    for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
-        nareas += lf->layout.area[id].flash != NULL;
+    for (int id = 0; id < LAYOUT_AREA_COUNT; id++) {
+        const airlock_area_t *a = layout_area(lf, id);
+        nareas += a && a->flash != NULL;
     }
     printf("%s: valid layout, %u flash%s, %u areas\n", lf->source, lf->ndev,
            lf->ndev == 1 ? "" : "es", nareas);
@@ -199,7 +201,7 @@ static void print_text(const layout_file_t *lf)
         uint32_t pos = 0;
 
         for (int k = 0; k <= n; k++) {
-            const airlock_area_t *a = k < n ? &lf->layout.area[ids[k]] : NULL;
+            const airlock_area_t *a = k < n ? layout_area(lf, ids[k]) : NULL;
             uint32_t start = a ? a->off : d->flash.size;
             char sz[40];
 
@@ -219,7 +221,7 @@ static void print_text(const layout_file_t *lf)
             }
             snprintf(sz, sizeof(sz), "0x%06x (%s)", (unsigned)a->size,
                      layout_size_str(a->size, b2));
-            printf("%-11s %-10s 0x%06x   0x%06x   %-22s %s", airlock_area_name(ids[k]), d->name,
+            printf("%-11s %-10s 0x%06x   0x%06x   %-22s %s", layout_area_name(ids[k]), d->name,
                    (unsigned)a->off, (unsigned)(a->off + a->size), sz, runs);
             if (based) {
                 printf(" (0x%08x)", (unsigned)(d->base + a->off));
@@ -281,15 +283,15 @@ static json_t *layout_json(const layout_file_t *lf)
                                               (int)d->flash.erased_val, "base", (json_int_t)d->base,
                                               "sectors", runs, "line", (int)d->line));
     }
-    for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
-        const airlock_area_t *a = &lf->layout.area[id];
+    for (int id = 0; id < LAYOUT_AREA_COUNT; id++) {
+        const airlock_area_t *a = layout_area(lf, id);
         airlock_sector_run_t r[LAYOUT_MAX_RUNS];
         unsigned nr;
-        json_t *runs = json_array();
 
-        if (a->flash == NULL) {
+        if (a == NULL || a->flash == NULL) {
             continue;
         }
+        json_t *runs = json_array();
         nr = layout_area_sectors(lf, id, r, LAYOUT_MAX_RUNS);
         for (unsigned k = 0; k < nr && k < LAYOUT_MAX_RUNS; k++) {
             json_array_append_new(runs, json_pack("{s:I, s:I}", "count", (json_int_t)r[k].count,
@@ -297,7 +299,7 @@ static json_t *layout_json(const layout_file_t *lf)
         }
         json_array_append_new(
             areas,
-            json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:i}", "name", airlock_area_name(id), "flash",
+            json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:i}", "name", layout_area_name(id), "flash",
                       device_of(lf, a->flash)->name, "offset", (json_int_t)a->off, "size",
                       (json_int_t)a->size, "sector_count", (json_int_t)area_sector_count(lf, id),
                       "sectors", runs, "line", (int)lf->area_line[id]));

@@ -525,10 +525,23 @@ static int parse_flash(struct parser *p, const struct token *tok, unsigned ntok)
 
 /* ---- area lines ------------------------------------------------------- */
 
+const char *layout_area_name(int id)
+{
+    return id == LAYOUT_AREA_SETTINGS ? "settings" : airlock_area_name(id);
+}
+
+const airlock_area_t *layout_area(const layout_file_t *lf, int id)
+{
+    if (id == LAYOUT_AREA_SETTINGS) {
+        return &lf->settings;
+    }
+    return id >= 0 && id < AIRLOCK_AREA_COUNT ? &lf->layout.area[id] : NULL;
+}
+
 static int area_id(const char *s)
 {
-    for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
-        if (strcmp(s, airlock_area_name(id)) == 0) {
+    for (int id = 0; id < LAYOUT_AREA_COUNT; id++) {
+        if (strcmp(s, layout_area_name(id)) == 0) {
             return id;
         }
     }
@@ -549,7 +562,7 @@ static const layout_device_t *dev_of(const layout_file_t *lf, const airlock_flas
 static int parse_area(struct parser *p, int id, const struct token *tok, unsigned ntok)
 {
     layout_file_t *lf = p->lf;
-    const char *name = airlock_area_name(id);
+    const char *name = layout_area_name(id);
     const layout_device_t *dev;
     const airlock_flash_t *fl;
     uint32_t off, size, start, ssize, end;
@@ -640,18 +653,21 @@ static int parse_area(struct parser *p, int id, const struct token *tok, unsigne
                     name, (unsigned)size, (unsigned)end, dev->name, (unsigned)start,
                     (unsigned)(start + ssize), fix);
     }
-    for (int other = 0; other < AIRLOCK_AREA_COUNT; other++) {
-        const airlock_area_t *b = &lf->layout.area[other];
+    for (int other = 0; other < LAYOUT_AREA_COUNT; other++) {
+        const airlock_area_t *b = layout_area(lf, other);
         if (b->flash == fl && off < b->off + b->size && b->off < end) {
             return fail(p, LAYOUT_E_OVERLAP, tok[2].col,
                         "%s (0x%x..0x%x) overlaps %s (0x%x..0x%x, line %u) on flash '%s'", name,
-                        (unsigned)off, (unsigned)end, airlock_area_name(other), (unsigned)b->off,
+                        (unsigned)off, (unsigned)end, layout_area_name(other), (unsigned)b->off,
                         (unsigned)(b->off + b->size), lf->area_line[other], dev->name);
         }
     }
-    lf->layout.area[id].flash = fl;
-    lf->layout.area[id].off = off;
-    lf->layout.area[id].size = size;
+    {
+        airlock_area_t *dst = id == LAYOUT_AREA_SETTINGS ? &lf->settings : &lf->layout.area[id];
+        dst->flash = fl;
+        dst->off = off;
+        dst->size = size;
+    }
     lf->area_line[id] = p->line;
     return 0;
 }
@@ -669,9 +685,9 @@ static int unknown_keyword(struct parser *p, const struct token *t)
     };
     const char *hint = NULL;
 
-    for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
-        if (strcasecmp(t->s, airlock_area_name(id)) == 0) {
-            hint = airlock_area_name(id);
+    for (int id = 0; id < LAYOUT_AREA_COUNT; id++) {
+        if (strcasecmp(t->s, layout_area_name(id)) == 0) {
+            hint = layout_area_name(id);
         }
     }
     if (strcasecmp(t->s, "flash") == 0) {
@@ -685,12 +701,12 @@ static int unknown_keyword(struct parser *p, const struct token *t)
     if (hint) {
         return fail(p, LAYOUT_E_KEYWORD, t->col,
                     "unknown keyword '%s' (did you mean '%s'? expected 'flash' or an area: "
-                    "bootloader, primary, secondary, scratch, status)",
+                    "bootloader, primary, secondary, scratch, status, settings)",
                     t->s, hint);
     }
     return fail(p, LAYOUT_E_KEYWORD, t->col,
                 "unknown keyword '%s' (expected 'flash' or an area: bootloader, primary, "
-                "secondary, scratch, status)",
+                "secondary, scratch, status, settings)",
                 t->s);
 }
 
@@ -760,10 +776,10 @@ unsigned layout_area_sectors(const layout_file_t *lf, int id, airlock_sector_run
     unsigned n = 0;
     uint32_t pos, start, size, last = 0;
 
-    if (id < 0 || id >= AIRLOCK_AREA_COUNT || lf->layout.area[id].flash == NULL) {
+    a = layout_area(lf, id);
+    if (a == NULL || a->flash == NULL) {
         return 0;
     }
-    a = &lf->layout.area[id];
     for (pos = a->off; pos < a->off + a->size; pos = start + size) {
         if (airlock_flash_sector(a->flash, pos, &start, &size) != 0) {
             break;
@@ -900,8 +916,8 @@ static void find_warnings(layout_file_t *lf)
 
     for (unsigned i = 0; i < lf->ndev; i++) {
         bool used = false;
-        for (int id = 0; id < AIRLOCK_AREA_COUNT; id++) {
-            used = used || lf->layout.area[id].flash == &lf->dev[i].flash;
+        for (int id = 0; id < LAYOUT_AREA_COUNT; id++) {
+            used = used || layout_area(lf, id)->flash == &lf->dev[i].flash;
         }
         if (!used) {
             warn(lf, LAYOUT_W_UNUSED_FLASH, lf->dev[i].line,
@@ -1030,6 +1046,21 @@ int layout_file_parse(layout_file_t *lf, const char *source, const char *text, s
                         "no %s area (a layout needs primary and secondary; add a line "
                         "'%s FLASH OFFSET SIZE')",
                         airlock_area_name(id), airlock_area_name(id));
+        }
+    }
+
+    if (lf->settings.flash != NULL) {
+        /* The settings store keeps two copies, each erasable alone. */
+        const airlock_area_t *st = &lf->settings;
+        uint32_t mid = st->off + st->size / 2u, start, ssize;
+        if (st->size % 2u != 0 || airlock_flash_sector(st->flash, mid, &start, &ssize) != 0 ||
+            start != mid || mid == st->off) {
+            p.line = lf->area_line[LAYOUT_AREA_SETTINGS];
+            return fail(&p, LAYOUT_E_ALIGN, 0,
+                        "settings: the store keeps two copies, each of whole sectors: its "
+                        "midpoint 0x%x must be a sector boundary (give it two, four, ... equal "
+                        "sectors)",
+                        (unsigned)mid);
         }
     }
 

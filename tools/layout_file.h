@@ -78,6 +78,14 @@ typedef struct layout_diag {
     char msg[LAYOUT_MSG_MAX];
 } layout_diag_t;
 
+/*
+ * Areas beyond core's (enum airlock_area_id): the host tools know them, the
+ * bootloader core does not. LAYOUT_AREA_SETTINGS is the device's settings
+ * store (include/airlock/settings.h: two copies, so at least two sectors).
+ */
+#define LAYOUT_AREA_SETTINGS AIRLOCK_AREA_COUNT
+#define LAYOUT_AREA_COUNT (AIRLOCK_AREA_COUNT + 1)
+
 /* One flash device of a layout. */
 typedef struct layout_device {
     char name[LAYOUT_NAME_MAX];
@@ -103,9 +111,10 @@ typedef struct layout_file {
     char source[256]; /* file name, or "builtin:NAME"; used in messages */
     layout_device_t dev[LAYOUT_MAX_FLASH];
     unsigned ndev;
-    airlock_layout_t layout;                /* absent areas have flash == NULL */
-    unsigned area_line[AIRLOCK_AREA_COUNT]; /* line of each area, 0 if absent */
-    layout_diag_t warn[LAYOUT_MAX_WARN];    /* warnings in the order found */
+    airlock_layout_t layout;               /* absent areas have flash == NULL */
+    airlock_area_t settings;               /* the settings area; flash == NULL if absent */
+    unsigned area_line[LAYOUT_AREA_COUNT]; /* line of each area, 0 if absent */
+    layout_diag_t warn[LAYOUT_MAX_WARN];   /* warnings in the order found */
     unsigned nwarn;
 } layout_file_t;
 
@@ -140,6 +149,15 @@ int layout_file_open(layout_file_t *lf, const char *file_or_name, layout_diag_t 
  */
 int layout_file_find_flash(const layout_file_t *lf, const char *name);
 
+/* Name of area id (0 .. LAYOUT_AREA_COUNT-1): core's names, then "settings". */
+const char *layout_area_name(int id);
+
+/*
+ * Area id of lf (core's areas from lf->layout, LAYOUT_AREA_SETTINGS from
+ * lf->settings), or NULL when id is out of range. Absent: flash == NULL.
+ */
+const airlock_area_t *layout_area(const layout_file_t *lf, int id);
+
 /*
  * Give device idx a real port (the sim's flash, a file-backed flash): copy
  * port's ctx, read, prog, erase and sync into lf->dev[idx].flash. The
@@ -151,7 +169,7 @@ int layout_file_find_flash(const layout_file_t *lf, const char *name);
 int layout_file_set_ops(layout_file_t *lf, unsigned idx, const airlock_flash_t *port);
 
 /*
- * The sectors area id covers, as runs of equal sectors in address order
+ * The sectors area id (any of LAYOUT_AREA_COUNT) covers, as runs of equal sectors in address order
  * (consecutive runs differ in size). Fills at most max entries of runs and
  * returns how many there are in all (0 when the area is absent).
  */

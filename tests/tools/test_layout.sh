@@ -93,6 +93,11 @@ run 0 "check nrf52840-qspi" layout check nrf52840-qspi
 has out "flash qspi: 8 MiB" "second flash"
 has out "secondary   qspi" "secondary on qspi"
 
+run 0 "check sim-device" layout check sim-device
+has out "settings    sim        0x010000   0x020000   0x010000 (64 KiB)      2 x 32 KiB" "the settings area is listed, not free"
+run 0 "check --json sim-device" layout check --json sim-device
+has out '"name": "settings"' "json lists the settings area"
+
 run 0 "check --json nrf52840" layout check --json nrf52840
 json_ok out "check --json is JSON"
 has out '"ok": true' "json ok"
