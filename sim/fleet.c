@@ -1858,6 +1858,31 @@ static const char *jstr(const json_t *v)
     return s ? s : "";
 }
 
+/*
+ * The next finished transfer (taken out of the multi handle, no longer
+ * active) with its result in *cc; NULL when none is left. Its HTTP status is
+ * the caller's to read.
+ */
+static struct xfer *next_done(struct fleet *f, CURLcode *cc)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(f->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) {
+            continue;
+        }
+        char *priv = NULL;
+        *cc = m->data.result;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        struct xfer *x = (struct xfer *)(void *)priv;
+        curl_multi_remove_handle(f->multi, x->h);
+        x->active = false;
+        f->active--;
+        return x;
+    }
+    return NULL;
+}
+
 static void audit_device(struct fleet *f, struct dev *d, const struct xfer *x, CURLcode cc)
 {
     airlock_fleet_report_t *r = f->rep;
@@ -1964,20 +1989,10 @@ static void run_audit(struct fleet *f)
         }
         int running;
         curl_multi_perform(f->multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(f->multi, &left))) {
-            if (m->msg != CURLMSG_DONE) {
-                continue;
-            }
-            char *priv = NULL;
-            CURLcode cc = m->data.result;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-            struct xfer *x = (struct xfer *)(void *)priv;
+        CURLcode cc;
+        struct xfer *x;
+        while ((x = next_done(f, &cc)) != NULL) {
             curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
-            curl_multi_remove_handle(f->multi, x->h);
-            x->active = false;
-            f->active--;
             if (x->kind == XK_AUDIT) {
                 audit_device(f, x->d, x, cc);
                 inflight--;
@@ -2013,19 +2028,9 @@ static void loop(struct fleet *f)
         /* transfers */
         int running;
         curl_multi_perform(f->multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(f->multi, &left))) {
-            if (m->msg != CURLMSG_DONE) {
-                continue;
-            }
-            char *priv = NULL;
-            CURLcode cc = m->data.result;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-            struct xfer *x = (struct xfer *)(void *)priv;
-            curl_multi_remove_handle(f->multi, x->h);
-            x->active = false;
-            f->active--;
+        CURLcode cc;
+        struct xfer *x;
+        while ((x = next_done(f, &cc)) != NULL) {
             if (x->kind == XK_CAMPAIGN) {
                 curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
                 campaign_answer(f, x, cc);
