@@ -58,3 +58,26 @@ finish() {
     echo "$1: $pass passed, $fail failed"
     [ "$fail" -eq 0 ]
 }
+
+# start_server DIR: `$AIRLOCK server run DIR --port 0` in the background (SERVER_PID;
+# stdout/stderr in server.out/server.err of the current directory), wait for its port
+# (PORT), export AIRLOCK_SERVER and AIRLOCK_CA for the operator commands. Exits the test
+# if the server does not start within 10 s.
+start_server() {
+    local i
+    "$AIRLOCK" server run "$1" --port 0 >server.out 2>server.err &
+    SERVER_PID=$!
+    for ((i = 0; i < 200; i++)); do
+        [ -s "$1/server.port" ] && break
+        sleep 0.05
+    done
+    PORT=$(cat "$1/server.port" 2>/dev/null)
+    if [ -z "$PORT" ]; then
+        not_ok "server did not start"
+        cat server.err
+        exit 1
+    fi
+    ok "server run: listening on $PORT"
+    case $1 in /*) AIRLOCK_CA=$1/tls/ca.pem ;; *) AIRLOCK_CA=$PWD/$1/tls/ca.pem ;; esac
+    export AIRLOCK_SERVER=https://localhost:$PORT AIRLOCK_CA
+}

@@ -67,22 +67,9 @@ run 0 "init --json on a new DIR" server init "$WORK/srv2" --json
 check "$(jget out port)" 8443 "--json names the port"
 
 # ---- run -----------------------------------------------------------------------------------
-"$AIRLOCK" server run "$D" --port 0 >server.out 2>server.err &
-SERVER_PID=$!
-for ((i = 0; i < 200; i++)); do
-    [ -s "$D/server.port" ] && break
-    sleep 0.05
-done
-PORT=$(cat "$D/server.port" 2>/dev/null)
-if [ -z "$PORT" ]; then
-    not_ok "server did not start"
-    cat server.err
-    exit 1
-fi
-ok "server run: listening on $PORT"
+start_server "$D"
 has_re server.out "listening on https://.*:$PORT \(tenant DEFAULT\)" "server prints where it listens"
 
-export AIRLOCK_SERVER=https://localhost:$PORT AIRLOCK_CA=$D/tls/ca.pem
 T=(--token-file "$D/operator.token")
 
 # ---- artifacts -----------------------------------------------------------------------------

@@ -49,20 +49,7 @@ D=$WORK/srv
 run 0 "server init" server init "$D" -k key.pem
 sed -i 's/^#* *poll_interval *=.*/poll_interval = 00:00:01/' "$D/server.conf"
 grep -q '^poll_interval = 00:00:01' "$D/server.conf" || echo "poll_interval = 00:00:01" >>"$D/server.conf"
-"$AIRLOCK" server run "$D" --port 0 >server.out 2>server.err &
-SERVER_PID=$!
-for ((i = 0; i < 200; i++)); do
-    [ -s "$D/server.port" ] && break
-    sleep 0.05
-done
-PORT=$(cat "$D/server.port" 2>/dev/null)
-if [ -z "$PORT" ]; then
-    not_ok "server did not start"
-    cat server.err
-    exit 1
-fi
-ok "server listening on $PORT"
-export AIRLOCK_SERVER=https://localhost:$PORT AIRLOCK_CA=$D/tls/ca.pem
+start_server "$D"
 TOK=(--token-file "$D/operator.token")
 for v in 1.0.0 1.1.0 1.2.0; do
     run 0 "upload v$v" artifact upload "v$v.bin" --name "fw-$v.bin" "${TOK[@]}"

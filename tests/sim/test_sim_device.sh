@@ -45,15 +45,7 @@ echo "# seed $SEED"
 # ---- server and images ---------------------------------------------------------------------
 "$AIRLOCK" server init srv -k "$KEY" >/dev/null 2>&1 || { not_ok "server init"; exit 1; }
 echo "poll_interval = 00:00:01" >>srv/server.conf
-"$AIRLOCK" server run srv --port 0 >server.out 2>server.err &
-SERVER_PID=$!
-for ((i = 0; i < 200; i++)); do
-    [ -s srv/server.port ] && break
-    sleep 0.05
-done
-PORT=$(cat srv/server.port 2>/dev/null)
-[ -n "$PORT" ] || { not_ok "server did not start"; cat server.err; exit 1; }
-export AIRLOCK_SERVER=https://localhost:$PORT AIRLOCK_CA=$WORK/srv/tls/ca.pem
+start_server srv
 export AIRLOCK_TOKEN
 AIRLOCK_TOKEN=$(cat srv/operator.token)
 
