@@ -31,6 +31,14 @@ struct airlock_sim_flash {
 
     uint8_t *data;     /* size bytes: malloc'd, or the mapped file */
     uint8_t *prog_map; /* one bit per write unit: programmed since erase */
+    /*
+     * File-backed: one flag per sector whose prog_map bits are not derived
+     * from the file yet (NULL: none). Opening a file derives nothing; a
+     * sector's bits are derived from its bytes the first time an operation
+     * needs them, and an erase makes them known without reading. So a
+     * download into a large erased slot never reads what it overwrites.
+     */
+    uint8_t *lazy;
     uint32_t nunits;
     uint32_t ws_shift; /* log2(write_size) */
     int fd;            /* -1 when RAM-backed */
@@ -268,20 +276,30 @@ static bool unit_erased(const airlock_sim_flash_t *sim, uint32_t u)
  * erased units (aligned in the map) are recognised a block at a time, so
  * opening a mostly erased file is a read at memory speed.
  */
-static void derive_prog(airlock_sim_flash_t *sim, uint32_t first, uint32_t n)
+static void derive_map(const airlock_sim_flash_t *sim, uint8_t *map, uint32_t first, uint32_t n)
 {
     uint32_t u = first, end = first + n;
     size_t block = (size_t)64 << sim->ws_shift;
     while (u < end) {
         if ((u & 63u) == 0 && end - u >= 64 &&
             all_bytes(sim->data + ((size_t)u << sim->ws_shift), block, sim->port.erased_val)) {
-            memset(sim->prog_map + (u >> 3), 0, 8);
+            memset(map + (u >> 3), 0, 8);
             u += 64;
             continue;
         }
-        unit_set(sim, u, !unit_erased(sim, u));
+        uint8_t bit = (uint8_t)(1u << (u & 7u));
+        if (unit_erased(sim, u)) {
+            map[u >> 3] &= (uint8_t)~bit;
+        } else {
+            map[u >> 3] |= bit;
+        }
         u++;
     }
+}
+
+static void derive_prog(airlock_sim_flash_t *sim, uint32_t first, uint32_t n)
+{
+    derive_map(sim, sim->prog_map, first, n);
 }
 
 /* ---- writing the contents ---------------------------------------------------- */
@@ -357,6 +375,30 @@ static uint32_t sector_of(const airlock_sim_flash_t *sim, uint32_t addr)
         }
     }
     return lo;
+}
+
+/* Sector s's prog_map bits, derived into map from its bytes. */
+static void derive_sector(const airlock_sim_flash_t *sim, uint8_t *map, uint32_t s)
+{
+    uint32_t start = (uint32_t)sim->sec_start[s];
+    uint32_t size = (uint32_t)(sim->sec_start[s + 1] - start);
+    derive_map(sim, map, start >> sim->ws_shift, size >> sim->ws_shift);
+}
+
+/* Before prog_map is read or changed in [addr, addr + len): derive what is still lazy. */
+static void derive_lazy(airlock_sim_flash_t *sim, uint32_t addr, uint32_t len)
+{
+    if (!sim->lazy || addr >= sim->port.size) {
+        return;
+    }
+    uint32_t last =
+        len == 0 || len - 1u >= sim->port.size - addr ? sim->port.size - 1u : addr + len - 1u;
+    for (uint32_t s = sector_of(sim, addr), e = sector_of(sim, last); s <= e; s++) {
+        if (sim->lazy[s]) {
+            derive_sector(sim, sim->prog_map, s);
+            sim->lazy[s] = 0;
+        }
+    }
 }
 
 /* Count a performed read or prog of len bytes at addr, split over sectors. */
@@ -828,6 +870,7 @@ static int sim_prog(void *ctx, uint32_t addr, const void *buf, uint32_t len)
     if (!buf && len > 0) {
         return AIRLOCK_ERR_INVAL;
     }
+    derive_lazy(sim, addr, len);
     int err = check_prog(sim, addr, buf, len);
     if (tick(sim, AIRLOCK_SIM_FLASH_OP_PROG)) {
         sim->cut.addr = addr;
@@ -878,6 +921,7 @@ static int sim_erase(void *ctx, uint32_t addr)
         if (err) {
             return err;
         }
+        derive_lazy(sim, start, size);
         tear_erase(sim, start, size);
         sim->total.erases++;
         sim->per_sec[s].erases++;
@@ -890,6 +934,9 @@ static int sim_erase(void *ctx, uint32_t addr)
         return AIRLOCK_ERR_IO;
     }
     units_set(sim, start >> sim->ws_shift, size >> sim->ws_shift, false);
+    if (sim->lazy) {
+        sim->lazy[s] = 0; /* erased: known without reading */
+    }
     sim->total.erases++;
     sim->per_sec[s].erases++;
     return 0;
@@ -1104,7 +1151,12 @@ int airlock_sim_flash_open(const char *path, const airlock_sim_flash_geometry_t 
     }
     sim->data = map;
     if (!created) {
-        derive_prog(sim, 0, sim->nunits);
+        sim->lazy = malloc(sim->nsec);
+        if (!sim->lazy) {
+            airlock_sim_flash_close(sim);
+            return AIRLOCK_ERR_NOMEM;
+        }
+        memset(sim->lazy, 1, sim->nsec);
     }
     *out = sim;
     return 0;
@@ -1134,6 +1186,7 @@ void airlock_sim_flash_close(airlock_sim_flash_t *sim)
     free(sim->sec_start);
     free(sim->per_sec);
     free(sim->prog_map);
+    free(sim->lazy);
     free(sim);
 }
 
@@ -1217,11 +1270,21 @@ void airlock_sim_flash_wipe(airlock_sim_flash_t *sim)
 {
     memset(sim->data, sim->port.erased_val, sim->port.size);
     memset(sim->prog_map, 0, (sim->nunits + 7u) / 8u);
+    if (sim->lazy) {
+        memset(sim->lazy, 0, sim->nsec);
+    }
 }
 
 bool airlock_sim_flash_programmed(const airlock_sim_flash_t *sim, uint32_t addr)
 {
-    return addr < sim->port.size && unit_prog(sim, addr >> sim->ws_shift);
+    if (addr >= sim->port.size) {
+        return false;
+    }
+    uint32_t u = addr >> sim->ws_shift;
+    if (sim->lazy && sim->lazy[sector_of(sim, addr)]) {
+        return !unit_erased(sim, u); /* what deriving it would say */
+    }
+    return unit_prog(sim, u);
 }
 
 /* ---- snapshots ----------------------------------------------------------------- */
@@ -1243,6 +1306,11 @@ int airlock_sim_flash_save(const airlock_sim_flash_t *sim, airlock_sim_flash_sna
     }
     memcpy(snap->data, sim->data, sim->port.size);
     memcpy(snap->prog_map, sim->prog_map, map_len);
+    for (uint32_t s = 0; sim->lazy && s < sim->nsec; s++) {
+        if (sim->lazy[s]) {
+            derive_sector(sim, snap->prog_map, s); /* a snapshot's map is complete */
+        }
+    }
     *out = snap;
     return 0;
 }
@@ -1254,6 +1322,9 @@ int airlock_sim_flash_restore(airlock_sim_flash_t *sim, const airlock_sim_flash_
     }
     memcpy(sim->data, snap->data, sim->port.size);
     memcpy(sim->prog_map, snap->prog_map, (sim->nunits + 7u) / 8u);
+    if (sim->lazy) {
+        memset(sim->lazy, 0, sim->nsec);
+    }
     return 0;
 }
 

@@ -1494,7 +1494,11 @@ static void test_file_create_killed(void **state)
     unlink(path);
 }
 
-/* Opening a file rebuilds which units are programmed from its bytes alone. */
+/*
+ * Opening a file rebuilds which units are programmed from its bytes alone
+ * (lazily, a sector at a time: programmed(), prog, erase and snapshots must
+ * all see the same map as if it were derived at once).
+ */
 static void test_file_reopen_derives_units(void **state)
 {
     (void)state;
@@ -1525,7 +1529,43 @@ static void test_file_reopen_derives_units(void **state)
                          airlock_sim_flash_programmed(sim, a));
             }
         }
+        /* A snapshot taken before any operation carries the whole map ... */
+        airlock_sim_flash_snapshot_t *snap;
+        assert_int_equal(airlock_sim_flash_save(sim, &snap), 0);
+        /* ... and the operations obey it: the same bytes again on a programmed unit
+         * is a second prog, an erased unit of the same sector takes a write, an
+         * erased sector takes writes anywhere. */
+        const airlock_flash_t *fl = airlock_sim_flash_port(sim);
+        uint8_t same[32], one[32];
+        memcpy(same, d, w);
+        memset(one, (uint8_t)~ev, sizeof one);
+        assert_int_equal(fl->prog(fl->ctx, 0, same, w), AIRLOCK_SIM_FLASH_ERR_REPROG);
+        uint32_t free_unit = 8192 - w; /* sector 1 (4 KiB..8 KiB): find an erased unit in it */
+        while (free_unit >= 4096 && !all_eq(d + free_unit, w, ev)) {
+            free_unit -= w;
+        }
+        assert_true(free_unit >= 4096);
+        assert_int_equal(fl->prog(fl->ctx, free_unit, one, w), 0);
+        assert_int_equal(fl->prog(fl->ctx, free_unit, one, w), AIRLOCK_SIM_FLASH_ERR_REPROG);
+        assert_int_equal(fl->prog(fl->ctx, 8192, one, w), AIRLOCK_SIM_FLASH_ERR_REPROG);
+        assert_int_equal(fl->erase(fl->ctx, 8192), 0);
+        assert_false(airlock_sim_flash_programmed(sim, 8192));
+        assert_int_equal(fl->prog(fl->ctx, 8192, one, w), 0);
+        assert_true(airlock_sim_flash_programmed(sim, 8192));
         airlock_sim_flash_close(sim);
+        /* the snapshot, restored into a RAM flash, knows the same units */
+        airlock_sim_flash_t *ram;
+        assert_int_equal(airlock_sim_flash_create(&geo, &ram), 0);
+        assert_int_equal(airlock_sim_flash_restore(ram, snap), 0);
+        d = airlock_sim_flash_data(ram);
+        for (uint32_t a = 0; a < 65536; a += w) {
+            if (airlock_sim_flash_programmed(ram, a) == all_eq(d + a, w, ev)) {
+                fail_msg("snapshot: write %u erased 0x%02x: unit at 0x%x programmed %d", w, ev,
+                         a, airlock_sim_flash_programmed(ram, a));
+            }
+        }
+        airlock_sim_flash_snapshot_free(snap);
+        airlock_sim_flash_close(ram);
         unlink(path);
     }
 }
