@@ -3,7 +3,8 @@
  *
  * One libcurl easy handle per download (connections are reused across its
  * requests). A HEAD learns the artifact's validator and length; the body
- * then streams through airlock_ota_write from the write callback, which
+ * then streams to airlock_ota_write (on a writer thread, agent/slot_writer.c,
+ * so decryption and hashing/programming overlap) from the write callback, which
  * decides on the first body byte what the response means: 206 continues,
  * 200 either repeats what we have (same validator: skip that many bytes) or
  * is another artifact (start over), anything else is an error page and is
@@ -28,6 +29,7 @@
 
 #include "airlock/crypto.h"
 #include "https.h"
+#include "slot_writer.h"
 
 #define VALIDATOR_MAX 128
 #define PROGRESS_BYTES (64u * 1024u)
@@ -71,7 +73,10 @@ struct dl {
     int ota_err;
     int cb_err;
     bool cancel;
-    bool started; /* ota was begun or resumed by this call: only then is it ours to abort */
+    bool started;     /* ota was begun or resumed by this call: only then is it ours to abort */
+    slot_writer_t sw; /* while sw_on: the only user of ota (see on_body) */
+    bool sw_on;
+    bool sw_tried; /* this request already tried to start it */
     char what[2 * VALIDATOR_MAX + 64]; /* why the request failed (two validators fit) */
     /* progress throttling */
     uint64_t prog_bytes;
@@ -281,13 +286,19 @@ static void progress(struct dl *d, bool force)
         return;
     }
     int64_t t = now_ns();
-    uint64_t pos = airlock_ota_pos(d->ota);
+    uint32_t pos32, len;
+    if (d->sw_on) {
+        slot_writer_state(&d->sw, &pos32, &len);
+    } else {
+        pos32 = airlock_ota_pos(d->ota);
+        len = airlock_ota_image_len(d->ota);
+    }
+    uint64_t pos = pos32;
     if (!force && pos - d->prog_bytes < PROGRESS_BYTES && t - d->prog_ns < PROGRESS_NS) {
         return;
     }
     d->prog_bytes = pos;
     d->prog_ns = t;
-    uint32_t len = airlock_ota_image_len(d->ota);
     airlock_dl_progress_t p = {
         .done = pos,
         .total = len ? len : d->total,
@@ -396,14 +407,27 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
         off = d->skip < len ? (size_t)d->skip : len;
         d->skip -= off;
     }
+    /*
+     * The header is written here, so an image the header already condemns is
+     * refused at once; once it is accepted (the image length is known) the
+     * rest goes through the writer thread, overlapping TLS with hashing and
+     * programming. Without a thread the callback goes on writing itself.
+     */
+    if (off < len && !d->sw_on && !d->sw_tried && airlock_ota_image_len(d->ota) != 0) {
+        d->sw_tried = true;
+        d->sw_on = slot_writer_start(&d->sw, d->ota) == 0;
+    }
     if (off < len) {
-        int rc = airlock_ota_write(d->ota, p + off, len - off);
+        int rc = d->sw_on ? slot_writer_put(&d->sw, p + off, len - off)
+                          : airlock_ota_write(d->ota, p + off, len - off);
         if (rc) {
             d->ota_err = rc;
             return 0;
         }
-        d->r->written += len - off;
-        d->progressed = true;
+        if (!d->sw_on) {
+            d->r->written += len - off;
+            d->progressed = true;
+        }
     }
     progress(d, false);
     if (d->o->cancelled && d->o->cancelled(d->o->ctx)) {
@@ -503,7 +527,18 @@ static CURLcode perform(struct dl *d, bool head, uint64_t from)
     }
     d->attempt++;
     d->r->requests++;
+    d->sw_tried = false;
     CURLcode c = curl_easy_perform(d->h);
+    if (d->sw_on) {
+        uint64_t written = 0;
+        int err = slot_writer_finish(&d->sw, &written);
+        d->sw_on = false;
+        d->r->written += written;
+        d->progressed |= written > 0;
+        if (err && !d->ota_err) {
+            d->ota_err = err; /* refused after the last byte was queued */
+        }
+    }
     curl_easy_setopt(d->h, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hdrs);
     long status = 0;

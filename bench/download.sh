@@ -233,6 +233,7 @@ if [ "$PROFILE" = 1 ]; then
         exit 0
     fi
     rm -f dev.img
+    cp blank.img dev.img # as in the measured runs: the flash exists before the update
     if ! perf record -q -F 2000 --call-graph dwarf,16384 -o perf.data -- "${FETCH[@]}" \
         >/dev/null 2>perf.err; then
         echo "--profile: perf record failed:"
