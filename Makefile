@@ -6,8 +6,9 @@
 #   make demo    the whole update chain: server, 20 simulated devices, two
 #                campaigns, power cuts, a revert (scripts/demo.sh, docs/quickstart.md)
 #   make bench   run the benchmarks in bench/ (every executable there but the soaks)
-#   make soak    the long runs: fuzzing (bench/fuzz.sh, SOAK_SECONDS=600) and
+#   make soak    the long runs: fuzzing (bench/fuzz.sh, SOAK_SECONDS=600),
 #                1,000,000 power-cut sequences (bench/powercut.sh, POWERCUT_RUNS)
+#                and a power cut at every flash operation under QEMU (bench/qemu-powercut)
 #   make clean   remove the build directories it made (keeps the mbedTLS source cache)
 
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
@@ -81,13 +82,13 @@ fuzz-smoke:
 demo:
 	@scripts/demo.sh
 
-# Every executable in bench/ except the long soak runs (bench/fuzz.sh and
-# bench/powercut.sh: `make soak`).
+# Every executable in bench/ except the long soak runs (bench/fuzz.sh,
+# bench/powercut.sh and bench/qemu-powercut: `make soak`).
 bench:
 	@found=0; \
 	for b in bench/*; do \
 	    [ -f "$$b" ] && [ -x "$$b" ] || continue; \
-	    case "$$b" in bench/fuzz.sh|bench/powercut.sh) continue;; esac; found=1; \
+	    case "$$b" in bench/fuzz.sh|bench/powercut.sh|bench/qemu-powercut) continue;; esac; found=1; \
 	    echo "==> $$b"; "$$b" || exit 1; \
 	done; \
 	[ "$$found" -eq 1 ] || echo "bench: no benchmarks in bench/ yet"
@@ -95,6 +96,7 @@ bench:
 soak:
 	@bench/fuzz.sh $(SOAK_SECONDS)
 	@bench/powercut.sh $(POWERCUT_RUNS)
+	@bench/qemu-powercut
 
 # Only the directories this Makefile and its scripts (fuzz.sh, bench/) create.
 clean:

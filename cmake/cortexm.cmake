@@ -67,3 +67,8 @@ endif()
 
 # scripts/check-freestanding.sh reads the archives (lib*_cm3.a in the build
 # directory) and the .su/.ci files beside the objects under CMakeFiles/.
+
+# The bootloader and example firmware for QEMU's mps2-an385 (tests/qemu).
+if(TARGET airlock_crypto_mbedtls_cm3)
+  include("${CMAKE_SOURCE_DIR}/cmake/cortexm/qemu-mps2.cmake")
+endif()

@@ -1,0 +1,58 @@
+/*
+ * mbedTLS 2.28 configuration for a P-256-only bootloader on Cortex-M
+ * (port/cortex-m/crypto_p256.c; cmake/cortexm/qemu-mps2.cmake). Verify-only:
+ * SHA-256 and ECDSA P-256; no PK layer, RSA, SHA-512 or P-384. It must never pull in stdio, the C
+ * heap, files, sockets, clocks or an entropy source: memory comes from a
+ * caller-provided buffer (mbedtls_memory_buffer_alloc_init).
+ */
+#ifndef AIRLOCK_MBEDTLS_CONFIG_P256_H
+#define AIRLOCK_MBEDTLS_CONFIG_P256_H
+
+/* System support: no time, no OS entropy, no file system. */
+#define MBEDTLS_HAVE_ASM
+#define MBEDTLS_NO_PLATFORM_ENTROPY
+
+/* Platform: heap from a static buffer, no libc fallbacks at all. */
+#define MBEDTLS_PLATFORM_C
+#define MBEDTLS_PLATFORM_MEMORY
+#define MBEDTLS_PLATFORM_NO_STD_FUNCTIONS
+#define MBEDTLS_MEMORY_BUFFER_ALLOC_C
+/* memory_buffer_alloc.c calls mbedtls_exit() on heap corruption: trap (the
+ * watchdog or fault handler resets) instead of reaching for exit(). */
+#define MBEDTLS_PLATFORM_EXIT_MACRO(status) __builtin_trap()
+/* Only oid.c's OID-to-text printer formats strings; make it report "buffer
+ * too small" rather than reference snprintf. */
+#include <stddef.h>
+static inline int airlock_mbedtls_no_snprintf(char *s, size_t n, const char *fmt, ...)
+{
+    (void)s;
+    (void)n;
+    (void)fmt;
+    return -1;
+}
+#define MBEDTLS_PLATFORM_SNPRINTF_MACRO airlock_mbedtls_no_snprintf
+
+/* Hash. */
+#define MBEDTLS_SHA256_C
+#define MBEDTLS_SHA256_SMALLER
+
+/* Big numbers, elliptic curves, ECDSA (verify needs no RNG). */
+#define MBEDTLS_BIGNUM_C
+#define MBEDTLS_ECP_C
+#define MBEDTLS_ECP_DP_SECP256R1_ENABLED
+#define MBEDTLS_ECP_NIST_OPTIM
+#define MBEDTLS_ECP_NO_INTERNAL_RNG /* verify only: no private-key blinding needed */
+#define MBEDTLS_ECDSA_C
+#define MBEDTLS_ASN1_PARSE_C
+#define MBEDTLS_ASN1_WRITE_C /* required by ECDSA_C in check_config.h */
+
+/* Sizes: P-256 only; small ECP windows save RAM. */
+#define MBEDTLS_MPI_MAX_SIZE 64
+#define MBEDTLS_MPI_WINDOW_SIZE 2
+#define MBEDTLS_ECP_MAX_BITS 256
+#define MBEDTLS_ECP_WINDOW_SIZE 2
+#define MBEDTLS_ECP_FIXED_POINT_OPTIM 0
+
+#include "mbedtls/check_config.h"
+
+#endif /* AIRLOCK_MBEDTLS_CONFIG_P256_H */
