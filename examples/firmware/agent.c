@@ -74,6 +74,9 @@ static int stop_hook(void *ctx)
 static void log_hook(void *ctx, const char *line)
 {
     (void)ctx;
+    /* A finished download is reported at once: a power cut before the next
+     * sleep (while setting it pending, say) must not hide its bytes. */
+    report_downloads();
     if (strncmp(line, "ddi: downloading action ", 24) == 0) {
         dl_ops_from = fw.dev->ops;
     }
