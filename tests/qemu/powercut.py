@@ -252,8 +252,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except h.Fail as e:
-        print("FAIL:", e)
-        sys.exit(1)
+    h.run_main(main)

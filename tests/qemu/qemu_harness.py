@@ -11,6 +11,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 
 FLASH_FILE_SIZE = 16 << 20
 PRIMARY_OFF = 0x10000
@@ -34,6 +35,15 @@ QEMU = os.environ.get("AIRLOCK_QEMU", "qemu-system-arm")
 
 class Fail(Exception):
     """A check of the story failed; the message says which and shows the log."""
+
+
+def run_main(main):
+    """Run a harness script's main(): a Fail prints and exits 1."""
+    try:
+        main()
+    except Fail as e:
+        print("FAIL:", e)
+        sys.exit(1)
 
 
 def blank_flash(path):
