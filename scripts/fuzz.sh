@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fuzz smoke run: build tests/fuzz/fuzz_image with clang + libFuzzer + ASan/UBSan
-# in build-fuzz/, seed a fresh corpus from the imgtool vectors, fuzz for
-# SECONDS, and exit non-zero on any crash, leak, sanitizer report or timeout.
+# Fuzz smoke run: build tests/fuzz/fuzz_image and fuzz_ddi with clang +
+# libFuzzer + ASan/UBSan in build-fuzz/, seed fresh corpora (the imgtool
+# vectors; DDI answers shaped like a server's), fuzz the image target for
+# SECONDS and the DDI client for a third of that (at least 5 s), and exit
+# non-zero on any crash, leak, sanitizer report or timeout.
 # Never touches other build dirs; safe to re-run (corpus is regenerated).
 #
 # usage: scripts/fuzz.sh [SECONDS] [extra libFuzzer args...]
@@ -67,7 +69,7 @@ if ! cmake -S . -B "$BUILD" -DAIRLOCK_FUZZ=ON -DAIRLOCK_SANITIZE=ON \
     cat "$BUILD/configure.log"
     exit 1
 fi
-if ! cmake --build "$BUILD" --target fuzz_image -j"$JOBS" >"$BUILD/build.log" 2>&1; then
+if ! cmake --build "$BUILD" --target fuzz_image fuzz_ddi -j"$JOBS" >"$BUILD/build.log" 2>&1; then
     cat "$BUILD/build.log"
     exit 1
 fi
@@ -205,3 +207,60 @@ if [ "$status" != pass ]; then
     done
     exit 1
 fi
+
+# ---- the DDI client: answers a server could send, in any order ----
+DDI_SECONDS=$((SECONDS_TO_RUN / 3 > 5 ? SECONDS_TO_RUN / 3 : 5))
+DDI_FUZZER=$BUILD/tests/fuzz/fuzz_ddi
+DDI_CORPUS=$BUILD/corpus-ddi
+DDI_ARTIFACTS=$BUILD/artifacts-ddi
+DDI_LOG=$BUILD/fuzz-ddi.log
+rm -rf "$DDI_CORPUS" "$DDI_ARTIFACTS"
+mkdir -p "$DDI_CORPUS" "$DDI_ARTIFACTS"
+# Seeds (tests/fuzz/fuzz_ddi.c's layout): a flags byte, a zero persist record,
+# then answers (status index 1 = 200) for an update, a cancel and errors.
+python3 - "$DDI_CORPUS" <<'PY'
+import struct, sys
+out = sys.argv[1]
+base = b"https://updates.example:8443/DEFAULT/controller/v1/dev-1"
+def ans(i, body=b""):
+    return bytes([i]) + struct.pack("<H", len(body)) + body
+poll = (b'{"config":{"polling":{"sleep":"00:00:05"}},"_links":{"deploymentBase":{"href":"' + base +
+        b'/deploymentBase/7?c=1"},"configData":{"href":"' + base + b'/configData"}}}')
+dep = (b'{"id":"7","deployment":{"download":"forced","update":"forced","chunks":[{"part":"os",'
+       b'"version":"1.2.0","name":"fw","artifacts":[{"filename":"fw.bin","hashes":{"sha1":"00",'
+       b'"md5":"00","sha256":"' + b"ab" * 32 + b'"},"size":1234,"_links":{"download":{"href":"' +
+       base + b'/softwaremodules/1/artifacts/fw.bin"}}}]}]}}')
+cpoll = (b'{"config":{"polling":{"sleep":"00:01:00"}},"_links":{"cancelAction":{"href":"' + base +
+         b'/cancelAction/7"}}}')
+cancel = b'{"id":"7","cancelAction":{"stopId":"7"}}'
+head = bytes([0]) + bytes(128)
+seeds = {
+    "update": head + ans(1) + ans(1, poll) + ans(1, dep) + ans(1) + b"\x00" + ans(1) + ans(1),
+    "update-fails": head + ans(1) + ans(1, poll) + ans(1, dep) + ans(1) + b"\x07" + ans(1),
+    "cancel": head + ans(1) + ans(1, cpoll) + ans(1, cancel) + ans(1) + ans(1, poll),
+    "errors": head + ans(0) + ans(14) + ans(13) + ans(7) + ans(1, b"{") + ans(1, b"[]"),
+    "reverted": bytes([14]) + bytes(128) + ans(1) + ans(1, poll) + ans(1, dep),
+}
+for name, data in seeds.items():
+    open("%s/%s" % (out, name), "wb").write(data)
+PY
+echo "fuzz: fuzz_ddi for ${DDI_SECONDS}s (log: $DDI_LOG)"
+set +e
+"$DDI_FUZZER" -max_total_time="$DDI_SECONDS" -max_len=4096 -detect_leaks=1 -timeout=25 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$DDI_ARTIFACTS/" \
+    "$DDI_CORPUS" >"$DDI_LOG" 2>&1
+rc=$?
+set -e
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$DDI_LOG" | tail -n1)
+cov=$(grep -E '^#[0-9]+' "$DDI_LOG" | tail -n1 | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+crashes=$(find "$DDI_ARTIFACTS" -type f | wc -l)
+if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ] || [ -z "$execs" ] ||
+    grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' "$DDI_LOG"; then
+    echo "fuzz: fuzz_ddi FAIL: libFuzzer exit $rc; last 40 lines of $DDI_LOG:" >&2
+    tail -n 40 "$DDI_LOG" >&2
+    for a in "$DDI_ARTIFACTS"/*; do
+        [ -f "$a" ] && echo "fuzz: reproducer $a  (re-run: $DDI_FUZZER $a)" >&2
+    done
+    exit 1
+fi
+echo "fuzz: fuzz_ddi pass: $execs execs in ${DDI_SECONDS}s, cov ${cov:-?} edges"
