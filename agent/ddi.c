@@ -500,7 +500,7 @@ static int field_error(airlock_ddi_t *d, const char *field, int why)
     return AIRLOCK_ERR_HTTP;
 }
 
-/* A link's href into out (URL_MAX); 0, or MALFORMED with the error set. */
+/* A link's href into out (URL_MAX); 0, or AIRLOCK_ERR_HTTP with the error set (field_error). */
 static int read_href(airlock_ddi_t *d, const js_t *j, int links, const char *name, char *out,
                      bool *present, const char *field)
 {

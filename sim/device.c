@@ -26,6 +26,7 @@
 
 #include "airlock/boot.h"
 #include "airlock/crypto_openssl.h"
+#include "airlock/ddi.h"
 #include "airlock/ota.h"
 #include "airlock/settings.h"
 #include "bootrom.h"
@@ -38,15 +39,6 @@ const char *sim_dev_stop_name(int stop)
     static const char *const names[] = {"goal",       "limit",    "unfinished", "halted",
                                         "unbootable", "not-exec", "error"};
     return stop >= 0 && stop <= SIM_DEV_ERROR ? names[stop] : "?";
-}
-
-static void verstr(const airlock_version_t *v, char *buf, size_t n)
-{
-    if (v->build) {
-        snprintf(buf, n, "%u.%u.%u+%lu", v->major, v->minor, v->revision, (unsigned long)v->build);
-    } else {
-        snprintf(buf, n, "%u.%u.%u", v->major, v->minor, v->revision);
-    }
 }
 
 /* ---- provisioning ------------------------------------------------------------ */
@@ -371,7 +363,7 @@ static int bootloader(struct run *R, int *memfd)
     }
     char ver[32] = "";
     if (res.slot >= 0) {
-        verstr(&res.version, ver, sizeof(ver));
+        airlock_ddi_version_str(&res.version, ver, sizeof(ver));
     }
     snprintf(r->last_decision, sizeof(r->last_decision), "%s%s%s: %s",
              airlock_boot_action_name(res.action), ver[0] ? " " : "", ver,
@@ -571,6 +563,9 @@ static int firmware(struct run *R, int memfd)
         }
         struct pollfd pf[2] = {{wdp[0], POLLIN, 0}, {outp[0], POLLIN, 0}};
         if (poll(pf, out_open ? 2 : 1, ms) < 0 && errno != EINTR) {
+            /* cannot watch it any more: stop it, so what follows reads a real status */
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
             break;
         }
         if (pf[0].revents & POLLIN) {
@@ -583,8 +578,8 @@ static int firmware(struct run *R, int memfd)
             ssize_t k = read(outp[0], buf + fill, sizeof(buf) - 1 - fill);
             if (k > 0) {
                 fill += (size_t)k;
-                if (fill == sizeof(buf) - 1) {
-                    buf[fill++] = '\n'; /* an over-long line: cut it */
+                if (fill == sizeof(buf) - 1 && !memchr(buf, '\n', fill)) {
+                    buf[fill++] = '\n'; /* one over-long line: cut it */
                 }
                 relay_lines(R, buf, &fill, false);
             } else {
@@ -627,13 +622,18 @@ static int firmware(struct run *R, int memfd)
             break;
         }
         fill += (size_t)k;
-        relay_lines(R, buf, &fill, fill == sizeof(buf) - 1);
+        relay_lines(R, buf, &fill, fill == sizeof(buf) - 1 && !memchr(buf, '\n', fill));
     }
     relay_lines(R, buf, &fill, true);
     close(outp[0]);
     close(wdp[0]);
 
     double ran = now_s() - start;
+    /* A Ctrl-C reaches the firmware too: it may have exited (halted) before
+     * the loop saw the flag. Either way the run was interrupted. */
+    if (!interrupted && o->interrupt && *o->interrupt) {
+        interrupted = true;
+    }
     if (interrupted) {
         bool goal = o->until_version || o->until_idle;
         r->stop = goal ? SIM_DEV_UNFINISHED : SIM_DEV_LIMIT;
@@ -724,7 +724,7 @@ static void final_state(struct run *R)
     if (bootrom_read(&d->lf.layout, &rom) == 0 &&
         bootrom_cfg(&rom, &d->lf.layout, &airlock_crypto_openssl, work, sizeof(work), &cfg) == 0 &&
         airlock_ota_state(&cfg, &st) == 0 && st.running_valid) {
-        verstr(&st.running_version, r->version, sizeof(r->version));
+        airlock_ddi_version_str(&st.running_version, r->version, sizeof(r->version));
         snprintf(r->state, sizeof(r->state), "%s",
                  st.pending     ? "pending-install"
                  : st.on_trial  ? "pending-test"
@@ -732,7 +732,8 @@ static void final_state(struct run *R)
                                 : "unconfirmed");
         r->reverted = st.reverted;
         if (st.reverted && st.reverted_valid) {
-            verstr(&st.reverted_version, r->reverted_from, sizeof(r->reverted_from));
+            airlock_ddi_version_str(&st.reverted_version, r->reverted_from,
+                                    sizeof(r->reverted_from));
         }
     }
     devflash_close(d);

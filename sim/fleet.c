@@ -71,15 +71,6 @@ static uint64_t rng_below(uint64_t *s, uint64_t n)
     return n ? rng_next(s) % n : 0;
 }
 
-static void version_str(const airlock_version_t *v, char *out, size_t cap)
-{
-    if (v->build) {
-        snprintf(out, cap, "%u.%u.%u+%" PRIu32, v->major, v->minor, v->revision, v->build);
-    } else {
-        snprintf(out, cap, "%u.%u.%u", v->major, v->minor, v->revision);
-    }
-}
-
 const char *airlock_fleet_state_name(int state)
 {
     static const char *const names[] = {"idle", "updating", "booting", "off", "offline", "bricked"};
@@ -224,6 +215,7 @@ struct xfer {
 
 struct fleet {
     const airlock_fleet_cfg_t *cfg;
+    int in_callback; /* inside a libcurl callback: transfers are queued, not started */
     airlock_fleet_report_t *rep;
     CURLM *multi;
     CURLSH *share;
@@ -443,12 +435,16 @@ static void xfer_cancel(struct fleet *f, struct xfer *x)
 static size_t on_header(char *p, size_t size, size_t n, void *ud);
 static size_t on_body(char *p, size_t size, size_t n, void *ud);
 
-static void start_active(struct fleet *f, struct xfer *x)
+/* 0, or -1 when libcurl refused the handle (it is then not active). */
+static int start_active(struct fleet *f, struct xfer *x)
 {
+    if (curl_multi_add_handle(f->multi, x->h) != CURLM_OK) {
+        return -1;
+    }
     x->active = true;
     f->active++;
     f->rep->requests++;
-    curl_multi_add_handle(f->multi, x->h);
+    return 0;
 }
 
 /* Configure x's easy handle for its request and start it (or queue it). */
@@ -512,8 +508,10 @@ static int xfer_submit(struct fleet *f, struct xfer *x, const char *auth_header,
     if (max_recv > 0) {
         curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)max_recv);
     }
-    if (f->active < f->max_active) {
-        start_active(f, x);
+    /* Inside a libcurl callback no handle may be added: queue it, the loop's
+     * pump_queue starts it. */
+    if (f->in_callback == 0 && f->active < f->max_active && start_active(f, x) == 0) {
+        /* started */
     } else {
         x->queued = true;
         x->prev = f->qtail;
@@ -534,7 +532,20 @@ static void pump_queue(struct fleet *f)
     while (f->qhead && f->active < f->max_active) {
         struct xfer *x = f->qhead;
         queue_remove(f, x);
-        start_active(f, x);
+        if (start_active(f, x) != 0) {
+            /* refused (out of memory): back at the head, tried again next turn */
+            x->queued = true;
+            x->prev = NULL;
+            x->next = f->qhead;
+            if (f->qhead) {
+                f->qhead->prev = x;
+            } else {
+                f->qtail = x;
+            }
+            f->qhead = x;
+            f->queued++;
+            break;
+        }
     }
 }
 
@@ -750,7 +761,7 @@ static void boot(struct dev *d)
         f->rep->verify_failures++;
     }
     char v[AIRLOCK_FLEET_VERSION_MAX];
-    version_str(&res.version, v, sizeof(v));
+    airlock_ddi_version_str(&res.version, v, sizeof(v));
     d->version = version_index(f, v);
     d->confirmed = res.confirmed;
     d->phase = PH_BOOTING;
@@ -821,25 +832,27 @@ static int index_of(const char *const *list, size_t n, const char *s)
     return -1;
 }
 
-static void add_ack(struct dev *d, const struct ack *a)
+/* Remember an acknowledged report for the audit; false if it was already known. */
+static bool add_ack(struct dev *d, const struct ack *a)
 {
     for (unsigned i = 0; i < d->nacks; i++) {
         const struct ack *b = &d->acks[i];
         if (b->action == a->action && b->exec == a->exec && b->fin == a->fin &&
             b->cancel == a->cancel && b->cnt == a->cnt && b->of == a->of) {
-            return;
+            return false;
         }
     }
     if (d->nacks == d->cap_acks) {
         unsigned cap = d->cap_acks ? d->cap_acks * 2 : 8;
         struct ack *v = realloc(d->acks, cap * sizeof(*v));
         if (!v) {
-            return;
+            return true; /* not kept for the audit, but new */
         }
         d->acks = v;
         d->cap_acks = cap;
     }
     d->acks[d->nacks++] = *a;
+    return true;
 }
 
 /* The number after "/seg/" in url, 0 if none. */
@@ -880,8 +893,8 @@ static void acknowledged(struct dev *d, const struct xfer *x)
             a.fin = (uint8_t)fi;
             a.cnt = (int16_t)json_integer_value(json_object_get(prog, "cnt"));
             a.of = (int16_t)json_integer_value(json_object_get(prog, "of"));
-            add_ack(d, &a);
-            if (ei == 0 && !a.cancel) {
+            /* a repeated final report (its first answer was lost) counts once */
+            if (add_ack(d, &a) && ei == 0 && !a.cancel) {
                 if (fi == 2) {
                     /* the update to this version is given up (reverted, refused) */
                     f->rep->reports_failed++;
@@ -1271,10 +1284,24 @@ static void decide(struct xfer *x)
     x->mode = BODY_DISCARD;
 }
 
+static size_t body(struct xfer *x, char *p, size_t len);
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
-    size_t len = size * n;
+    struct fleet *f = x->kind == XK_GET ? x->d->f : NULL;
+    if (f) {
+        f->in_callback++;
+    }
+    size_t r = body(x, p, size * n);
+    if (f) {
+        f->in_callback--;
+    }
+    return r;
+}
+
+static size_t body(struct xfer *x, char *p, size_t len)
+{
     if (x->kind != XK_GET) {
         if (x->len + len > BODY_CAP) {
             return 0;
@@ -1929,11 +1956,10 @@ static void audit_device(struct fleet *f, struct dev *d, const struct xfer *x, C
         }
         bool final = a->exec == 0 && !a->cancel;
         if (final) {
-            /* a closed report: the action must be closed the same way */
+            /* a closed report: the action must be closed the same way (and, unless the
+             * server cut its feedback list short, the report itself be listed) */
             const char *want = a->fin == 2 ? "failure" : "success";
-            if (strcmp(state, want) != 0) {
-                found = false;
-            }
+            found = (found || truncated) && strcmp(state, want) == 0;
         } else if (!found) {
             /* progress on an action the server had closed already is ignored (200) */
             found = truncated || strcmp(state, "success") == 0 || strcmp(state, "failure") == 0 ||

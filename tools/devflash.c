@@ -35,7 +35,9 @@ static void before_op(devflash_wrap_t *w)
 static int after_op(devflash_wrap_t *w, int rc)
 {
     devflash_t *d = w->d;
-    if (rc == AIRLOCK_SIM_FLASH_ERR_CUT && !d->cut) {
+    /* The cut operation may also break a flash rule: the sim then reports
+     * that error, not ERR_CUT, but its power is off all the same. */
+    if (!d->cut && !airlock_sim_flash_powered(d->sims[w->idx])) {
         d->cut = true;
         d->cut_at = DEVFLASH_NO_CUT;
         for (unsigned i = 0; i < d->nsims; i++) {
@@ -74,17 +76,6 @@ void devflash_cut_at(devflash_t *d, uint64_t k, uint64_t seed)
     for (unsigned i = 0; i < d->nsims; i++) {
         airlock_sim_flash_seed(d->sims[i], seed);
     }
-}
-
-void devflash_power_on(devflash_t *d)
-{
-    for (unsigned i = 0; i < d->nsims; i++) {
-        airlock_sim_flash_cut_cancel(d->sims[i]);
-        airlock_sim_flash_power_on(d->sims[i]);
-    }
-    d->ops = 0;
-    d->cut = false;
-    d->cut_at = DEVFLASH_NO_CUT;
 }
 
 static int open_device(devflash_t *d, unsigned i, const char *path)

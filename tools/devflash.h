@@ -35,7 +35,7 @@ typedef struct devflash {
     devflash_wrap_t wrap[LAYOUT_MAX_FLASH];
     uint64_t ops;    /* prog and erase calls of every flash since open or power on */
     uint64_t cut_at; /* the operation number to cut power in, DEVFLASH_NO_CUT: none */
-    bool cut;        /* a cut happened: every flash is off until devflash_power_on */
+    bool cut;        /* a cut happened: every flash is off (open the files again to reboot) */
     /* Called once right after the torn operation returned (may be NULL). */
     void (*on_cut)(void *ctx);
     void *on_cut_ctx;
@@ -56,9 +56,6 @@ int devflash_open(const char *layout, const char *path, devflash_t **out);
  * DEVFLASH_NO_CUT as k cancels.
  */
 void devflash_cut_at(devflash_t *d, uint64_t k, uint64_t seed);
-
-/* Power every flash on again; numbering restarts at 0, no cut pending. */
-void devflash_power_on(devflash_t *d);
 
 /* Unmap the files and free d (NULL is a no-op). */
 void devflash_close(devflash_t *d);

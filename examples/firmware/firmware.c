@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "airlock/crypto_openssl.h"
+#include "airlock/ddi.h"
 #include "airlock/ota.h"
 #include "airlock/settings.h"
 #include "bootrom.h"
@@ -118,15 +119,6 @@ static void on_cut(void *ctx)
     fw_event("powercut op=%llu", (unsigned long long)fw.cut_at);
     fflush(stdout);
     _exit(DEV_EXIT_POWERCUT);
-}
-
-void fw_version_str(const airlock_version_t *v, char *buf, size_t n)
-{
-    if (v->build) {
-        snprintf(buf, n, "%u.%u.%u+%lu", v->major, v->minor, v->revision, (unsigned long)v->build);
-    } else {
-        snprintf(buf, n, "%u.%u.%u", v->major, v->minor, v->revision);
-    }
 }
 
 /* ---- start-up ------------------------------------------------------------------- */
@@ -355,12 +347,12 @@ static int run(void)
         return DEV_EXIT_CONFIG;
     }
     fw.status = st;
-    fw_version_str(&st.running_version, fw.version, sizeof(fw.version));
+    airlock_ddi_version_str(&st.running_version, fw.version, sizeof(fw.version));
     const char *state = st.on_trial ? "pending-test" : st.confirmed ? "confirmed" : "unconfirmed";
     char rev[64] = "", rv[32] = "?";
     if (st.reverted) {
         if (st.reverted_valid) {
-            fw_version_str(&st.reverted_version, rv, sizeof(rv));
+            airlock_ddi_version_str(&st.reverted_version, rv, sizeof(rv));
         }
         snprintf(rev, sizeof(rev), ", reverted from %s", rv);
     }

@@ -54,7 +54,6 @@ bool fw_sleep_ms(uint32_t ms);
 /* A device-time delay in real milliseconds (divided by AIRLOCK_DEV_TIME_SCALE). */
 uint32_t fw_scaled(uint32_t ms);
 
-void fw_version_str(const airlock_version_t *v, char *buf, size_t n);
 
 /*
  * The update agent, after the health checks: poll the server over DDI,
