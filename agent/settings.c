@@ -123,10 +123,15 @@ int airlock_settings_open(airlock_settings_t *s, const airlock_area_t *area)
     }
     s->area = *area;
     s->copy_size = area->size / 2u;
-    /* Each half must be erasable alone: the midpoint starts a sector. */
-    if (airlock_flash_sector(area->flash, area->off + s->copy_size, &start, &size) != 0 ||
+    /* Each half must be erasable alone, and never erase past the area: the
+     * start and the midpoint start a sector, the last byte's sector ends
+     * with the area (mixed sector sizes could say otherwise). */
+    uint32_t end = area->off + area->size;
+    if (end < area->off || end > area->flash->size ||
+        airlock_flash_sector(area->flash, area->off + s->copy_size, &start, &size) != 0 ||
         start != area->off + s->copy_size ||
-        airlock_flash_sector(area->flash, area->off, &start, &size) != 0 || start != area->off) {
+        airlock_flash_sector(area->flash, area->off, &start, &size) != 0 || start != area->off ||
+        airlock_flash_sector(area->flash, end - 1u, &start, &size) != 0 || start + size != end) {
         return AIRLOCK_ERR_INVAL;
     }
     s->body_off = roundup(HDR_LEN, w) + roundup(4u, w);

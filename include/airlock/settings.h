@@ -54,12 +54,14 @@ typedef struct airlock_setting {
 } airlock_setting_t;
 
 /*
- * Open the store in area (the layout's settings area: at least two sectors,
- * its midpoint on a sector boundary). Reads both copies and picks the
+ * Open the store in area (the layout file's settings area, see docs/layout.md:
+ * at least two sectors, starting, ending and split in half on sector
+ * boundaries, so a write never erases outside it). Reads both copies and picks the
  * current one; a blank or never-written area is an empty store (not an
  * error). area must stay valid while s is used (it is copied, its flash is
- * not). Returns 0, AIRLOCK_ERR_INVAL (area absent or not splittable into
- * two sector-aligned halves, write size over 32) or AIRLOCK_ERR_IO.
+ * not). Returns 0, AIRLOCK_ERR_INVAL (area absent, outside its flash, not
+ * ending on a sector boundary or not splittable into two sector-aligned
+ * halves, write size over 32) or AIRLOCK_ERR_IO.
  */
 int airlock_settings_open(airlock_settings_t *s, const airlock_area_t *area);
 

@@ -155,6 +155,33 @@ static void test_refusals(void **state)
     dev_close(&d);
 }
 
+/*
+ * Mixed sectors (16K, 16K, 64K): an area [0, 64K) starts and splits on
+ * sector boundaries, but its end falls inside the 64K sector, which a write
+ * would erase whole, past the area. Refused; a byte beyond stays.
+ */
+static void test_area_must_end_on_a_sector(void **state)
+{
+    (void)state;
+    airlock_sector_run_t runs[2] = {{2, 16384}, {1, 65536}};
+    airlock_sim_flash_geometry_t geo = {0, 4, 0xff, runs, 2};
+    airlock_sim_flash_t *sim;
+    assert_int_equal(airlock_sim_flash_create(&geo, &sim), 0);
+    const airlock_flash_t *fl = airlock_sim_flash_port(sim);
+    assert_int_equal(fl->prog(fl->ctx, 65536, "\x42\x42\x42\x42", 4), 0);
+    airlock_area_t a = {fl, 0, 65536};
+    airlock_settings_t st;
+    assert_int_equal(airlock_settings_open(&st, &a), AIRLOCK_ERR_INVAL);
+    a.size = 32768; /* the two 16K sectors: fine */
+    assert_int_equal(airlock_settings_open(&st, &a), 0);
+    assert_int_equal(airlock_settings_set(&st, "k", "v", 1), 0);
+    assert_int_equal(airlock_settings_set(&st, "k", "w", 1), 0);
+    assert_int_equal(airlock_sim_flash_data(sim)[65536], 0x42);
+    a.off = 98304; /* past the flash's end */
+    assert_int_equal(airlock_settings_open(&st, &a), AIRLOCK_ERR_INVAL);
+    airlock_sim_flash_close(sim);
+}
+
 static void test_batch_is_one_write(void **state)
 {
     (void)state;
@@ -333,8 +360,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blank_is_empty),     cmocka_unit_test(test_set_get_reopen),
-        cmocka_unit_test(test_refusals),           cmocka_unit_test(test_batch_is_one_write),
-        cmocka_unit_test(test_power_cut_every_op),
+        cmocka_unit_test(test_refusals),           cmocka_unit_test(test_area_must_end_on_a_sector),
+        cmocka_unit_test(test_batch_is_one_write), cmocka_unit_test(test_power_cut_every_op),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
