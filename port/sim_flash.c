@@ -388,7 +388,7 @@ static void derive_sector(const airlock_sim_flash_t *sim, uint8_t *map, uint32_t
 /* Before prog_map is read or changed in [addr, addr + len): derive what is still lazy. */
 static void derive_lazy(airlock_sim_flash_t *sim, uint32_t addr, uint32_t len)
 {
-    if (!sim->lazy || addr >= sim->port.size) {
+    if (!sim->lazy || addr >= sim->port.size || len == 0) {
         return;
     }
     uint32_t last =

@@ -115,9 +115,22 @@ int main(void)
                      res.detail.field ? res.detail.field : "-", (unsigned)res.detail.offset);
         board_exit(BOARD_EXIT_BOOT_FAILED);
     }
-    /* Checked twice (a glitched branch above must not reach the jump). */
+    /* Checked twice (a glitched branch above must not reach the jump). The
+     * second check reads copies the compiler must load again: without
+     * volatile it folds this test into the one above. The vector table must
+     * sit where VTOR can point: aligned to the table's size rounded up to a
+     * power of two (16 + 32 vectors here: 256 bytes). An image signed with a
+     * header size that breaks this is refused, not jumped into. */
+    volatile int rc2 = rc;
+    volatile int slot2 = res.slot;
     uint32_t vt = BOARD_FLASH_BASE + BOARD_PRIMARY_OFF + res.image_off;
-    if (rc == 0 && res.slot == AIRLOCK_AREA_PRIMARY && res.action != AIRLOCK_BOOT_FAILED) {
+    if ((vt & 0xffu) != 0) {
+        board_printf("airlock-boot: NOTHING TO BOOT: vector table at 0x%x is not 256-byte aligned "
+                     "(sign with a header size that is a multiple of 256)\n",
+                     (unsigned)vt);
+        board_exit(BOARD_EXIT_BOOT_FAILED);
+    }
+    if (rc2 == 0 && slot2 == AIRLOCK_AREA_PRIMARY && res.action != AIRLOCK_BOOT_FAILED) {
         sh->jump_ticks = board_ticks();
         if (!quiet) {
             board_printf("airlock-boot: jump to 0x%x\n", (unsigned)vt);

@@ -105,7 +105,11 @@ class Runner:
 
 
 def swap_phase(r, base, points, tears, double):
-    n, _ = r.count_ops(base)
+    n, log = r.count_ops(base)
+    # The uninterrupted run must really swap: else there is nothing to cut.
+    h.expect([a for a, _ in h.boot_actions(log)][:1] == ["installed"]
+             and h.versions_booted(log)[-1:] == ["2.0.0"] and "app: done" in log,
+             "uninterrupted swap run installs and boots v2", log)
     for k in points(n):
         for tear in tears(k):
             what = "swap cut %d/%d %s" % (k, n, TEAR_NAMES[tear])
@@ -135,7 +139,9 @@ def swap_phase(r, base, points, tears, double):
 
 
 def stream_phase(r, base, points, tears, double):
-    n, _ = r.count_ops(base, cmd=h.CMD_STREAM, stream="v2.img", flags=h.FLAG_STOP_PENDING)
+    n, log = r.count_ops(base, cmd=h.CMD_STREAM, stream="v2.img", flags=h.FLAG_STOP_PENDING)
+    h.expect("verified and pending (test)" in log,
+             "uninterrupted stream run downloads v2 and sets it pending", log)
     for k in points(n):
         for tear in tears(k):
             what = "stream cut %d/%d %s" % (k, n, TEAR_NAMES[tear])
@@ -215,6 +221,7 @@ def insn_phase(r, base, points, seed, npoints):
                  what + ": v2 must end up running", log)
     print("insn phase: %d of the cuts landed after the swap's first flash operation "
           "and before its last (%d)" % (mid_swap, total_ops))
+    h.expect(mid_swap > 0 or npoints < 10, "no instruction cut landed inside the swap", "")
 
 
 def main():
@@ -247,6 +254,7 @@ def main():
         insn_phase(r, r.base_pending(v1), points, a.seed, a.points)
     else:
         stream_phase(r, v1, points, tears, a.double)
+    h.expect(r.cuts > 0, "phase %s made no cut at all" % a.phase, "")
     print("qemu powercut %s: %d cuts, every recovery booted a verified image it may "
           "(%d QEMU runs, %.1f s)" % (a.phase, r.cuts, r.q.runs, time.time() - t0))
 
