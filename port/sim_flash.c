@@ -391,8 +391,7 @@ static void derive_lazy(airlock_sim_flash_t *sim, uint32_t addr, uint32_t len)
     if (!sim->lazy || addr >= sim->port.size || len == 0) {
         return;
     }
-    uint32_t last =
-        len == 0 || len - 1u >= sim->port.size - addr ? sim->port.size - 1u : addr + len - 1u;
+    uint32_t last = len - 1u >= sim->port.size - addr ? sim->port.size - 1u : addr + len - 1u;
     for (uint32_t s = sector_of(sim, addr), e = sector_of(sim, last); s <= e; s++) {
         if (sim->lazy[s]) {
             derive_sector(sim, sim->prog_map, s);
