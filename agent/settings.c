@@ -6,6 +6,8 @@
  */
 #include "airlock/settings.h"
 
+#include "airlock/crc32.h"
+
 #include <string.h>
 
 #define HDR_LEN 16u
@@ -27,19 +29,6 @@ static void put32(uint8_t *p, uint32_t v)
 static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* CRC-32 (IEEE, reflected), bit by bit: settings are small and rarely read. */
-static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
-{
-    crc = ~crc;
-    while (n--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++) {
-            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-        }
-    }
-    return ~crc;
 }
 
 static uint32_t copy_base(const airlock_settings_t *s, int c)
@@ -89,13 +78,13 @@ static int check_copy(const airlock_settings_t *s, int c, uint32_t *seq, uint32_
         return 0;
     }
     uint32_t n = get32(hdr + 8);
-    uint32_t crc = crc32_update(0, hdr + 4, 8);
+    uint32_t crc = airlock_crc32(0, hdr + 4, 8);
     for (uint32_t at = 0; at < n;) {
         uint32_t k = n - at < CHUNK ? n - at : CHUNK;
         if ((rc = rd(s, base + s->body_off + at, buf, k)) != 0) {
             return rc;
         }
-        crc = crc32_update(crc, buf, k);
+        crc = airlock_crc32(crc, buf, k);
         at += k;
     }
     if (crc != get32(hdr + 12)) {
@@ -301,7 +290,7 @@ static int w_flush(struct writer *w, bool last)
 static int w_put(struct writer *w, const void *data, uint32_t n)
 {
     const uint8_t *p = data;
-    w->crc = crc32_update(w->crc, p, n);
+    w->crc = airlock_crc32(w->crc, p, n);
     while (n) {
         uint32_t k = CHUNK - w->fill < n ? CHUNK - w->fill : n;
         memcpy(w->buf + w->fill, p, k);
@@ -389,7 +378,7 @@ int airlock_settings_set_many(airlock_settings_t *s, const airlock_setting_t *kv
     uint8_t sv[8];
     put32(sv, seq);
     put32(sv + 4, total);
-    w.crc = crc32_update(0, sv, 8);
+    w.crc = airlock_crc32(0, sv, 8);
     pos = 0;
     while ((rc = read_entry(s, pos, &e)) == 1) {
         if (in_batch(kv, n, e.key) < 0) {

@@ -32,6 +32,7 @@
 #include "bytes.h"
 #include "journal.h"
 #include "record.h"
+#include "airlock/crc32.h"
 
 _Static_assert(sizeof(airlock_ota_t) <= 1024, "airlock_ota_t grew past its documented size");
 
@@ -207,7 +208,7 @@ static int hash_bytes(airlock_ota_t *ota, const uint8_t *p, uint32_t n)
 static void crc_bytes(airlock_ota_t *ota, const uint8_t *p, uint32_t n)
 {
     const airlock_crypto_t *c = ota->cfg->crypto;
-    ota->crc = c->crc32 ? c->crc32(ota->crc, p, n) : record_crc32(ota->crc, p, n);
+    ota->crc = c->crc32 ? c->crc32(ota->crc, p, n) : airlock_crc32(ota->crc, p, n);
 }
 
 static int sec_cnt_check(airlock_ota_t *ota)

@@ -12,8 +12,6 @@
 
 #define RECORD_BYTES 16u
 
-/* CRC-32 (IEEE, reflected) of n bytes, continuing from crc (0 to start). */
-uint32_t record_crc32(uint32_t crc, const uint8_t *p, uint32_t n);
 
 /*
  * Encode into rec (size bytes, >= RECORD_BYTES; the rest erased-padded) for

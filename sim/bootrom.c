@@ -5,6 +5,8 @@
  */
 #include "bootrom.h"
 
+#include "airlock/crc32.h"
+
 #include <string.h>
 
 #define HDR 12u
@@ -20,18 +22,6 @@ static void put32(uint8_t *p, uint32_t v)
 static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint32_t crc32(const uint8_t *p, size_t n)
-{
-    uint32_t crc = ~0u;
-    while (n--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++) {
-            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-        }
-    }
-    return ~crc;
 }
 
 int bootrom_write(const airlock_layout_t *layout, const bootrom_t *r)
@@ -63,7 +53,7 @@ int bootrom_write(const airlock_layout_t *layout, const bootrom_t *r)
     }
     put32(rec, BOOTROM_MAGIC);
     put32(rec + 4, n - HDR);
-    put32(rec + 8, crc32(rec + HDR, n - HDR));
+    put32(rec + 8, airlock_crc32(0, rec + HDR, n - HDR));
     uint32_t w = a->flash->write_size;
     uint32_t len = (n + w - 1) / w * w;
     if (len > a->size) {
@@ -93,7 +83,7 @@ int bootrom_read(const airlock_layout_t *layout, bootrom_t *r)
     }
     uint32_t len = get32(rec + 4);
     if (get32(rec) != BOOTROM_MAGIC || len > max - HDR || len < BOOTROM_ENGINE_MAX + 10 ||
-        crc32(rec + HDR, len) != get32(rec + 8)) {
+        airlock_crc32(0, rec + HDR, len) != get32(rec + 8)) {
         return AIRLOCK_ERR_BAD_MAGIC;
     }
     const uint8_t *p = rec + HDR, *end = rec + HDR + len;
