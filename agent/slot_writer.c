@@ -31,13 +31,11 @@ static void *run(void *arg)
         size_t n = w->len < RING - w->head ? w->len : RING - w->head;
         n = n < CHUNK ? n : CHUNK;
         const uint8_t *p = w->ring + w->head;
-        w->busy = true;
         pthread_mutex_unlock(&w->mu);
         /* The producer never writes into queued bytes, so p..p+n is ours. */
         int rc = airlock_ota_write(w->ota, p, n);
         uint32_t pos = airlock_ota_pos(w->ota), img_len = airlock_ota_image_len(w->ota);
         pthread_mutex_lock(&w->mu);
-        w->busy = false;
         w->pos = pos;
         w->img_len = img_len;
         if (rc) {

@@ -22,12 +22,11 @@ typedef struct slot_writer {
     /* all below under mu once the thread runs */
     pthread_mutex_t mu;
     pthread_cond_t more;  /* data queued, or closing */
-    pthread_cond_t space; /* room freed, or idle, or an error */
+    pthread_cond_t space; /* room freed, or an error */
     pthread_t th;
     airlock_ota_t *ota;
     uint8_t *ring;
     size_t head, len; /* oldest queued byte, queued bytes */
-    bool busy;        /* the writer is inside airlock_ota_write */
     bool closing;
     int err;               /* first airlock_ota_write error, 0 */
     uint64_t written;      /* bytes airlock_ota_write accepted */

@@ -538,6 +538,8 @@ static int first_trial(airlock_boot_t *b, airlock_boot_result_t *res)
 {
     bool confirmed;
     int rc = trial(b, res, &confirmed);
+    /* Not expected: a TEST install leaves image_ok unset and the image has
+     * not run yet. Kept so that a set flag is never taken for a trial. */
     if (rc == 0 && confirmed) {
         boot_set_result(res, AIRLOCK_BOOT_NORMAL, 0, "update confirmed by the image; booting it");
         return boot_primary(b, res, true);

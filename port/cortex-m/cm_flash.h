@@ -20,7 +20,13 @@ enum cm_flash_err {
     CM_FLASH_ERR_ERASE_ADDR = -105, /* erase address not the start of a sector */
 };
 
-/* What a power cut did to the operation it hit (cm_flash_t.cut_tear). */
+/*
+ * What a power cut did to the operation it hit (cm_flash_t.cut_tear). Tears
+ * are whole write units (or the first half of a sector's bytes): coarser
+ * than the host sim flash (port/sim_flash.c), which also leaves half-
+ * programmed units and noise and is the reference for tears; cuts by
+ * instruction count (tests/qemu) tear at any byte.
+ */
 enum cm_flash_tear {
     CM_FLASH_TEAR_NOTHING = 0, /* the operation did not start */
     CM_FLASH_TEAR_HALF = 1,    /* the first half (of the units / of the sector) done */
