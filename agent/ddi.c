@@ -6,6 +6,8 @@
  */
 #include "airlock/ddi.h"
 
+#include "airlock/crc32.h"
+
 #include <string.h>
 
 #include "airlock/err.h"
@@ -177,20 +179,6 @@ static void set_error_status(airlock_ddi_t *d, int status, const char *what)
     sb_puts(&s, what);
 }
 
-/* ---- CRC-32 (IEEE, bitwise: the persist record is 128 bytes) ---------------------- */
-
-static uint32_t crc32(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) {
-            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-        }
-    }
-    return ~c;
-}
-
 /* ---- persist record ----------------------------------------------------------------- */
 
 /*
@@ -240,13 +228,13 @@ void airlock_ddi_persist_encode(const airlock_ddi_persist_t *p, uint8_t *out)
     put_le(out + P_DONE, p->last_done, 8);
     memcpy(out + P_REPORTED, p->reported_version, AIRLOCK_DDI_VERSION_MAX);
     out[P_REPORTED + AIRLOCK_DDI_VERSION_MAX - 1] = 0;
-    put_le(out + P_CRC, crc32(out, P_CRC), 4);
+    put_le(out + P_CRC, airlock_crc32(0, out, P_CRC), 4);
 }
 
 int airlock_ddi_persist_decode(const uint8_t *in, airlock_ddi_persist_t *p)
 {
     memset(p, 0, sizeof(*p));
-    if (get_le(in, 4) != PERSIST_MAGIC || get_le(in + P_CRC, 4) != crc32(in, P_CRC) ||
+    if (get_le(in, 4) != PERSIST_MAGIC || get_le(in + P_CRC, 4) != airlock_crc32(0, in, P_CRC) ||
         in[P_PHASE] > AIRLOCK_DDI_PHASE_INSTALLING ||
         in[P_VERSION + AIRLOCK_DDI_VERSION_MAX - 1] != 0 ||
         in[P_REPORTED + AIRLOCK_DDI_VERSION_MAX - 1] != 0) {
@@ -531,6 +519,22 @@ static void controller_url(const airlock_ddi_t *d, sb_t *s)
     sb_puts(s, d->cfg.controller_id);
 }
 
+/*
+ * The feedback URL of cancel link href (its query dropped) into buf
+ * (URL_MAX); false if it does not fit (buf then holds no usable URL).
+ */
+static bool cancel_feedback_url(const char *href, char *buf)
+{
+    sb_t u = sb_start(buf, AIRLOCK_DDI_URL_MAX);
+    const char *q = strchr(href, '?');
+    sb_putn(&u, href, q ? (size_t)(q - href) : strlen(href));
+    sb_puts(&u, "/feedback");
+    if (u.over) {
+        buf[0] = '\0';
+    }
+    return !u.over;
+}
+
 static void feedback_url(airlock_ddi_t *d, char *buf, uint64_t action)
 {
     sb_t s = sb_start(buf, AIRLOCK_DDI_URL_MAX);
@@ -624,15 +628,25 @@ static void plan(airlock_ddi_t *d)
     }
 }
 
-/* A failed request: backoff retry (transient) or the poll interval (refused). */
+/*
+ * A failed request: backoff retry (transient) or the poll interval (refused).
+ * The same request again, except a GET of a poll's link (deploymentBase,
+ * cancelAction): the link may be stale by then, so a poll fetches fresh ones.
+ */
 static void retry_later(airlock_ddi_t *d, bool transient)
 {
     uint32_t ms = transient ? d->backoff_ms : d->poll_ms;
+    int after = d->state;
     if (transient) {
         uint32_t next = d->backoff_ms > d->poll_ms / 2u ? d->poll_ms : d->backoff_ms * 2u;
         d->backoff_ms = next > d->backoff_ms ? next : d->backoff_ms;
     }
-    wait_then(d, ms, d->state);
+    if (after == ST_DEPLOY_GET || after == ST_CANCEL_GET) {
+        d->poll_due = true;
+        d->deploy_due = d->cancel_due = false;
+        after = ST_PLAN;
+    }
+    wait_then(d, ms, after);
 }
 
 /* ---- init -------------------------------------------------------------------------- */
@@ -820,11 +834,8 @@ void airlock_ddi_next(airlock_ddi_t *d, airlock_ddi_req_t *req)
         d->state = ST_CANCEL_FB;
         return;
     case ST_CANCEL_FB: {
-        /* .../cancelAction/<id>/feedback, the link's query (if any) dropped */
-        sb_t u = sb_start(d->url, sizeof(d->url));
-        const char *q = strchr(d->cancel_url, '?');
-        sb_putn(&u, d->cancel_url, q ? (size_t)(q - d->cancel_url) : strlen(d->cancel_url));
-        sb_puts(&u, "/feedback");
+        /* .../cancelAction/<id>/feedback (it fits: on_poll checked) */
+        (void)cancel_feedback_url(d->cancel_url, d->url);
         feedback_body(d->body, d->cancel_id, d->cancel_reject ? "rejected" : "closed",
                       d->cancel_reject ? "failure" : "success", 0, 0,
                       d->cancel_reject ? "too late to cancel: the update is installing"
@@ -862,6 +873,9 @@ void airlock_ddi_next(airlock_ddi_t *d, airlock_ddi_req_t *req)
             mark_dirty(d);
         }
         req->kind = AIRLOCK_DDI_REQ_INSTALL;
+        /* known if downloaded this boot: to download it again after a stop */
+        req->url = d->download_url[0] ? d->download_url : NULL;
+        req->filename = d->download_url[0] ? d->art_name : NULL;
         req->version = d->persist.version;
         req->size = d->persist.size;
         memcpy(req->sha256, d->persist.sha256, 32);
@@ -941,6 +955,11 @@ static int on_poll(airlock_ddi_t *d, const js_t *j)
     bool dep, can, conf;
     int rc =
         read_href(d, j, links, "cancelAction", d->cancel_url, &can, "_links.cancelAction.href");
+    if (!rc && can && !cancel_feedback_url(d->cancel_url, d->body)) {
+        /* its feedback URL would be cut: refused here, never sent truncated (body: scratch) */
+        d->cancel_url[0] = '\0';
+        rc = field_error(d, "_links.cancelAction.href (with /feedback)", STR_LONG);
+    }
     if (!rc) {
         rc = read_href(d, j, links, "deploymentBase", d->deploy_url, &dep,
                        "_links.deploymentBase.href");
@@ -1022,21 +1041,39 @@ static int on_deployment(airlock_ddi_t *d, const js_t *j)
     if ((rc = js_str(j, href, d->download_url, sizeof(d->download_url)))) {
         return field_error(d, "artifacts[0]._links.download.href", rc);
     }
-    /* "skip": the server wants no download yet; look again at the next poll */
-    char mode[16];
-    if (js_str(j, js_get(j, dep, "download"), mode, sizeof(mode)) == STR_OK &&
-        strcmp(mode, "skip") == 0) {
-        d->action_id = d->persist.action_id;
-        return 0;
-    }
     airlock_ddi_persist_t *p = &d->persist;
+    bool running = strcmp(d->art_version, d->boot.running_version) == 0;
     if (id == p->last_done || (id == p->action_id && p->phase == AIRLOCK_DDI_PHASE_INSTALLING)) {
         /* reported already, or installed and waiting for the next boot's verdict */
         d->action_id = p->action_id;
         return 0;
     }
+    if (running && !d->boot.confirmed && id == p->action_id &&
+        p->phase == AIRLOCK_DDI_PHASE_DOWNLOADING) {
+        /*
+         * Installed, but the record of it was lost (a power cut between
+         * set-pending and storing INSTALLING) and the target runs on trial:
+         * no verdict now; recorded as installing, the next boot reports it.
+         */
+        p->phase = AIRLOCK_DDI_PHASE_INSTALLING;
+        mark_dirty(d);
+        d->action_id = p->action_id;
+        return 0;
+    }
+    /*
+     * download or update "skip" (e.g. outside a maintenance window): nothing
+     * now; look again at the next poll
+     */
+    char mode[16];
+    for (int k = 0; k < 2; k++) {
+        if (js_str(j, js_get(j, dep, k ? "update" : "download"), mode, sizeof(mode)) == STR_OK &&
+            strcmp(mode, "skip") == 0) {
+            d->action_id = d->persist.action_id;
+            return 0;
+        }
+    }
     d->action_id = id;
-    if (strcmp(d->art_version, d->boot.running_version) == 0) {
+    if (running) {
         copy_str(d->msg, sizeof(d->msg), "version already running");
         d->close_ok = true;
         d->state = ST_FB_CLOSED;
@@ -1127,7 +1164,6 @@ int airlock_ddi_response(airlock_ddi_t *d, int status, const char *body, size_t 
                       st == ST_DEPLOY_GET || st == ST_FB_PROCEEDING || st == ST_FB_INSTALLING ||
                       st == ST_FB_CLOSED;
     bool closing = st == ST_FINAL || st == ST_FB_CLOSED || st == ST_CANCEL_FB;
-    d->last_status = status;
     if (st != ST_CONFIG && st != ST_FINAL && st != ST_POLL && !action_req) {
         return AIRLOCK_ERR_INVAL; /* no request outstanding */
     }
@@ -1152,6 +1188,18 @@ int airlock_ddi_response(airlock_ddi_t *d, int status, const char *body, size_t 
         done_ok(d);
         return 0;
     }
+    if (status >= 400 && status <= 499 && closing) {
+        /*
+         * A closing feedback the server will never take (404, another 4xx):
+         * the device's verdict stands as if it had been taken (last_done), so
+         * an action offered again is not done again.
+         */
+        set_error_status(d, status,
+                         status == 404 ? " (action gone); action closed"
+                                       : " (refused); action closed");
+        done_ok(d);
+        return AIRLOCK_ERR_HTTP;
+    }
     if (status >= 400 && status <= 499 && action_req) {
         /*
          * The action is gone from the server (404, 410), or the server will
@@ -1162,10 +1210,6 @@ int airlock_ddi_response(airlock_ddi_t *d, int status, const char *body, size_t 
         set_error_status(d, status,
                          status == 404 || status == 410 ? " (action gone); action forgotten"
                                                         : " (refused); action forgotten");
-        if (st == ST_FINAL) {
-            d->final_due = false;
-            d->action_id = d->persist.action_id;
-        }
         if (st == ST_CANCEL_GET) {
             d->cancel_due = false;
         } else if (st != ST_DEPLOY_GET || (d->deploy_id && d->deploy_id == d->persist.action_id)) {
@@ -1205,7 +1249,10 @@ int airlock_ddi_response(airlock_ddi_t *d, int status, const char *body, size_t 
             wait_then(d, d->poll_ms, ST_PLAN);
             return rc;
         }
-        d->backoff_ms = d->cfg.retry_ms;
+        if (st != ST_POLL || !(d->deploy_due || d->cancel_due)) {
+            /* a poll naming a link succeeds only with the link's GET (backoff kept) */
+            d->backoff_ms = d->cfg.retry_ms;
+        }
         if (d->state == st) {
             d->state = ST_PLAN;
         }

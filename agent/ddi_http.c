@@ -291,6 +291,17 @@ static int store_if_dirty(struct run *r)
     return 0;
 }
 
+/*
+ * The install is requested: store the record (INSTALLING) and return INSTALL.
+ * Without hooks->store the record is left dirty for the caller to store
+ * (airlock_ddi_persist_dirty reads true): it is the install, so it must reboot.
+ */
+static int install_stored(struct run *r)
+{
+    int rc = r->hk->store ? store_if_dirty(r) : 0;
+    return rc < 0 ? rc : AIRLOCK_DDI_HTTP_INSTALL;
+}
+
 static int loop(struct run *r)
 {
     airlock_ota_t ota;
@@ -344,25 +355,16 @@ static int loop(struct run *r)
                 /* requested already (the bootloader has not acted on it yet): just reboot */
                 logf_(r, "ddi: action %llu: %s is still pending: reboot",
                       (unsigned long long)q.action_id, pv);
-                rc = store_if_dirty(r);
-                if (rc == AIRLOCK_DDI_HTTP_PERSIST) {
-                    r->d->dirty = true;
-                }
-                return rc < 0 ? rc : AIRLOCK_DDI_HTTP_INSTALL;
+                return install_stored(r);
             }
             if (!verified) {
                 /* stopped since the download: resuming it finds it whole and verifies it */
                 airlock_dl_result_t res;
-                if (!r->d->download_url[0]) {
+                if (!q.url || !q.url[0]) {
                     logf_(r, "ddi: action %llu: nothing to install",
                           (unsigned long long)q.action_id);
                     return AIRLOCK_ERR_INVAL;
                 }
-                q.url = r->d->download_url;
-                q.size = r->d->art_size;
-                memcpy(q.sha256, r->d->art_sha256, 32);
-                q.version = r->d->art_version;
-                q.filename = r->d->art_name;
                 rc = download(r, &q, &ota, &res);
                 if (rc) {
                     return rc;
@@ -376,12 +378,7 @@ static int loop(struct run *r)
             }
             logf_(r, "ddi: action %llu installed as %s: reboot", (unsigned long long)q.action_id,
                   r->o->permanent ? "permanent" : "a trial");
-            rc = store_if_dirty(r);
-            if (rc == AIRLOCK_DDI_HTTP_PERSIST) {
-                /* the caller stores it; then it must reboot (it is the install) */
-                r->d->dirty = true;
-            }
-            return rc < 0 ? rc : AIRLOCK_DDI_HTTP_INSTALL;
+            return install_stored(r);
         }
         case AIRLOCK_DDI_REQ_ABORT:
             logf_(r, "ddi: action %llu cancelled: download abandoned",

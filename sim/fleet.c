@@ -1497,8 +1497,9 @@ static void advance(struct dev *d)
          * for an install: set_pending first, then the record (phase
          * INSTALLING), then the reboot. A cut between the two leaves a
          * record saying DOWNLOADING with the update installed: the DDI
-         * machine then finds the target running and reports success; the
-         * other order would report a failure for an install never asked for.
+         * machine then finds the target running and, once it is confirmed,
+         * reports success; the other order would report a failure for an
+         * install never asked for.
          */
         if (rq.kind != AIRLOCK_DDI_REQ_INSTALL) {
             save_persist(d);

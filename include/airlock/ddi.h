@@ -34,20 +34,29 @@
  *   feedback for that action: closed/success if the running version is
  *   the action's and the image is confirmed, closed/failure with the revert
  *   reason if the bootloader reverted it (or the running version is not the
- *   target's). Retried until the server answers 200 (or 410: already
- *   closed); only then is the action forgotten.
+ *   target's). Retried until the server answers 2xx (or 410: already
+ *   closed; another 4xx but 401/403/408/429: refused, the verdict stands);
+ *   only then is the action forgotten (and recorded as done).
  * - GET the controller base (poll); its sleep time sets the next SLEEP;
  * - a cancelAction link: GET it, then POST its feedback closed/success;
  *   a download of that action in progress is abandoned (REQ_ABORT);
  * - a deploymentBase link: GET it; an action already finished is not done
- *   again; an artifact whose version is the running one is reported
- *   closed/success without a download; else feedback proceeding, DOWNLOAD,
- *   proceeding with progress (airlock_ddi_progress) while it runs, then
- *   closed/failure (download or verification error, with its message) or
- *   proceeding "installing" and INSTALL.
- * - transport failures and 5xx/429 are retried after a backoff SLEEP
- *   (doubling from cfg.retry_ms up to the poll interval); 401/403 stop with
- *   AIRLOCK_DDI_REQ_SLEEP of the poll interval and airlock_ddi_error() set.
+ *   again; nothing is done while its download or update is "skip" (the
+ *   next poll looks again); an artifact whose version is the running one
+ *   is reported closed/success without a download if that image is
+ *   confirmed; if it runs on trial and the record says the action was
+ *   downloading (a power cut before INSTALLING was stored), the action is
+ *   recorded as INSTALLING, no verdict: the next boot's final report
+ *   decides; else feedback proceeding, DOWNLOAD, proceeding with progress
+ *   (airlock_ddi_progress) while it runs, then closed/failure (download or
+ *   verification error, with its message) or proceeding "installing" and
+ *   INSTALL.
+ * - transport failures and 5xx/408/429 are retried after a backoff SLEEP
+ *   (doubling from cfg.retry_ms up to the poll interval; a poll naming a
+ *   link resets it only once the link's GET succeeds); a failed GET of a
+ *   deploymentBase or cancelAction link is followed by a poll (fresh
+ *   links), never by the same GET; 401/403 stop with AIRLOCK_DDI_REQ_SLEEP
+ *   of the poll interval and airlock_ddi_error() set.
  *
  * Threading: one airlock_ddi_t per device, used by one thread at a time.
  */
@@ -139,15 +148,16 @@ typedef struct airlock_ddi_cfg {
 typedef struct airlock_ddi_req {
     int kind;           /* enum airlock_ddi_req_kind */
     const char *method; /* REQ_HTTP: "GET", "PUT" or "POST" */
-    const char *url;    /* REQ_HTTP and REQ_DOWNLOAD: absolute */
-    const char *body;   /* REQ_HTTP PUT/POST: JSON, NUL-terminated; else NULL */
+    /* REQ_HTTP and REQ_DOWNLOAD: absolute; REQ_INSTALL: the artifact's, NULL if not this boot */
+    const char *url;
+    const char *body; /* REQ_HTTP PUT/POST: JSON, NUL-terminated; else NULL */
     size_t body_len;
     uint32_t sleep_ms; /* REQ_SLEEP */
     /* REQ_DOWNLOAD: what the server says the artifact is (REQ_INSTALL: size, sha256, version). */
     uint32_t size;
     uint8_t sha256[32];
     const char *version;  /* the target version */
-    const char *filename; /* the artifact's name */
+    const char *filename; /* the artifact's name (REQ_INSTALL: NULL with url) */
     uint64_t action_id;   /* REQ_DOWNLOAD, REQ_INSTALL, REQ_ABORT */
 } airlock_ddi_req_t;
 
@@ -178,7 +188,6 @@ typedef struct airlock_ddi {
     uint64_t cancel_id;
     uint64_t deploy_id; /* action named by deploy_url, 0 if unknown */
     uint64_t action_id; /* the action the current request is about */
-    int last_status;
     uint32_t art_size;
     uint8_t art_sha256[32];
     char art_version[AIRLOCK_DDI_VERSION_MAX];
@@ -219,7 +228,12 @@ void airlock_ddi_next(airlock_ddi_t *d, airlock_ddi_req_t *req);
  * or AIRLOCK_ERR_INVAL (no request was outstanding); in every case the
  * machine has already planned its retry. A 404 (gone) or another 4xx but
  * 401/403/408/429 to a request about an action makes it forget that action
- * (the server offers it again at a poll if it still wants it done).
+ * (the server offers it again at a poll if it still wants it done); to a
+ * closing feedback (final report, closed, cancel feedback) the device's
+ * verdict stands: the action is recorded as done (persist.last_done) and
+ * never done again (a rejected cancel keeps the installing action).
+ * A cancelAction link whose feedback URL would exceed AIRLOCK_DDI_URL_MAX
+ * makes the poll answer an error naming the field (never a cut URL).
  */
 int airlock_ddi_response(airlock_ddi_t *d, int status, const char *body, size_t len);
 

@@ -94,7 +94,8 @@ typedef struct airlock_ddi_http_hooks {
  *   airlock_ddi_persist_dirty(d) is true: store it yourself): reboot. A
  *   power cut between the two leaves the record saying "downloading"; after
  *   the reboot the server's offer of the same action finds its version
- *   running and reports success. After the reboot,
+ *   running: on trial, it is recorded as installing and the next boot
+ *   reports; confirmed, it reports success. After the reboot,
  *   airlock_ddi_init with that record and the new boot's facts sends the
  *   final report.
  * - AIRLOCK_DDI_HTTP_STOPPED: hooks asked to stop; call again to go on.

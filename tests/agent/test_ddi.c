@@ -249,6 +249,8 @@ static void test_full_update(void **state)
     ok(&d, "");
     r = next_req(&d, AIRLOCK_DDI_REQ_INSTALL);
     assert_int_equal(r.action_id, 7);
+    assert_string_equal(r.url, ART_HREF); /* to download it again after a stop */
+    assert_string_equal(r.filename, "fw-1.1.0.img");
     assert_true(airlock_ddi_persist_dirty(&d));
     assert_int_equal(airlock_ddi_persist(&d)->phase, AIRLOCK_DDI_PHASE_INSTALLING);
     assert_string_equal(airlock_ddi_persist(&d)->version, "1.1.0");
@@ -372,6 +374,7 @@ static void test_install_not_acted_on(void **state)
     assert_int_equal(airlock_ddi_init(&d, &c, &p, &b), 0);
     airlock_ddi_req_t r = next_req(&d, AIRLOCK_DDI_REQ_INSTALL); /* no verdict: reboot again */
     assert_int_equal(r.action_id, 7);
+    assert_null(r.url); /* not downloaded this boot */
     assert_string_equal(r.version, "1.1.0");
     assert_int_equal(r.size, 12345);
     assert_false(airlock_ddi_persist_dirty(&d));
@@ -806,7 +809,8 @@ static void test_gone_action(void **state)
     expect_feedback(&d, CTRL "/deploymentBase/7/feedback", "7", "closed", "success", NULL);
     assert_int_equal(answer(&d, 404, "{}"), AIRLOCK_ERR_HTTP);
     assert_int_equal(airlock_ddi_persist(&d)->action_id, 0);
-    assert_int_equal(airlock_ddi_persist(&d)->last_done, 3);
+    /* the verdict stands: never redone if it were offered again */
+    assert_int_equal(airlock_ddi_persist(&d)->last_done, 7);
     expect_get(&d, CTRL);
 }
 
@@ -830,6 +834,241 @@ static void test_misuse(void **state)
     airlock_ddi_req_t p;
     assert_false(airlock_ddi_progress(&d, 1, 2, &p));
     expect_sleep(&d, 300000);
+}
+
+/* A deploymentBase answer like deploy_json with one substring replaced. */
+static const char *deploy_with(const char *version, const char *from, const char *to)
+{
+    static char buf[2048];
+    const char *src = deploy_json(version);
+    const char *at = strstr(src, from);
+    assert_non_null(at);
+    snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - src), src, to, at + strlen(from));
+    return buf;
+}
+
+static void test_deploy_get_failure_polls_again(void **state)
+{
+    (void)state;
+    airlock_ddi_t d;
+    airlock_ddi_boot_t b = boot_on("1.0.0");
+    start(&d, NULL, &b);
+    expect_get(&d, CTRL);
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    /* a failed GET of the link: back to polling (fresh links), never the stale link again */
+    assert_int_equal(answer(&d, 503, "busy"), AIRLOCK_ERR_HTTP);
+    expect_sleep(&d, 1000);
+    expect_get(&d, CTRL);
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    assert_int_equal(answer(&d, 0, NULL), AIRLOCK_ERR_NETWORK);
+    expect_sleep(&d, 2000); /* the poll in between does not reset the backoff */
+    expect_get(&d, CTRL);
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    assert_int_equal(answer(&d, 429, NULL), AIRLOCK_ERR_HTTP);
+    expect_sleep(&d, 4000);
+    expect_get(&d, CTRL);
+    /* the same for a cancelAction link */
+    ok(&d, "{\"config\":{\"polling\":{\"sleep\":\"00:05:00\"}},\"_links\":{\"cancelAction\":{"
+           "\"href\":\"" CTRL "/cancelAction/7\"}}}");
+    expect_get(&d, CTRL "/cancelAction/7");
+    assert_int_equal(answer(&d, 502, NULL), AIRLOCK_ERR_HTTP);
+    expect_sleep(&d, 8000);
+    expect_get(&d, CTRL);
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    ok(&d, deploy_json("1.1.0"));
+    expect_feedback(&d, CTRL "/deploymentBase/7/feedback", "7", "proceeding", "none", NULL);
+    ok(&d, "");
+    next_req(&d, AIRLOCK_DDI_REQ_DOWNLOAD);
+}
+
+static void test_update_skip(void **state)
+{
+    (void)state;
+    airlock_ddi_t d;
+    airlock_ddi_boot_t b = boot_on("1.0.0");
+    start(&d, NULL, &b);
+    airlock_ddi_persist_dirty(&d);
+    expect_get(&d, CTRL);
+    /* maintenance window closed: neither downloaded nor installed now */
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    ok(&d, deploy_with("1.1.0", "\"update\":\"forced\"", "\"update\":\"skip\""));
+    assert_false(airlock_ddi_persist_dirty(&d));
+    assert_int_equal(airlock_ddi_persist(&d)->action_id, 0);
+    expect_sleep(&d, 300000);
+    expect_get(&d, CTRL);
+    /* the window opens: the next poll's offer is done */
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    ok(&d, deploy_with("1.1.0", "\"update\":\"forced\"", "\"update\":\"attempt\""));
+    expect_feedback(&d, CTRL "/deploymentBase/7/feedback", "7", "proceeding", "none", NULL);
+}
+
+/* Action 7 accepted, its download under way (as if the record of INSTALLING was lost). */
+static airlock_ddi_persist_t downloading_7(void)
+{
+    airlock_ddi_persist_t p = installing_7();
+    p.phase = AIRLOCK_DDI_PHASE_DOWNLOADING;
+    p.size = 12345;
+    for (int i = 0; i < 32; i++) {
+        p.sha256[i] = (uint8_t)(0x11 * (i % 16));
+    }
+    return p;
+}
+
+static void test_lost_installing_record_on_trial(void **state)
+{
+    (void)state;
+    airlock_ddi_t d;
+    /* a power cut between set-pending and storing INSTALLING; the trial boots */
+    airlock_ddi_persist_t p = downloading_7();
+    airlock_ddi_boot_t b = boot_on("1.1.0");
+    b.confirmed = false;
+    start(&d, &p, &b);
+    airlock_ddi_persist_dirty(&d);
+    expect_get(&d, CTRL);
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    ok(&d, deploy_json("1.1.0"));
+    /* no verdict on a trial: recorded as installing, reported at the next boot */
+    assert_true(airlock_ddi_persist_dirty(&d));
+    p = *airlock_ddi_persist(&d);
+    assert_int_equal(p.action_id, 7);
+    assert_int_equal(p.phase, AIRLOCK_DDI_PHASE_INSTALLING);
+    assert_int_equal(p.last_done, 3);
+    expect_sleep(&d, 300000);
+    expect_get(&d, CTRL);
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    ok(&d, deploy_json("1.1.0"));
+    expect_sleep(&d, 300000);
+    /* the next boot decides: confirmed, success ... */
+    b.confirmed = true;
+    start(&d, &p, &b);
+    expect_feedback(&d, CTRL "/deploymentBase/7/feedback", "7", "closed", "success", NULL);
+    ok(&d, "");
+    assert_int_equal(airlock_ddi_persist(&d)->last_done, 7);
+    /* ... reverted, failure */
+    b = boot_on("1.0.0");
+    b.reverted = true;
+    snprintf(b.reverted_version, sizeof(b.reverted_version), "1.1.0");
+    start(&d, &p, &b);
+    expect_feedback(&d, CTRL "/deploymentBase/7/feedback", "7", "closed", "failure",
+                    "reverted from 1.1.0");
+}
+
+static void test_lost_installing_record_confirmed(void **state)
+{
+    (void)state;
+    airlock_ddi_t d;
+    airlock_ddi_persist_t p = downloading_7();
+    airlock_ddi_boot_t b = boot_on("1.1.0"); /* confirmed (or installed for good) */
+    start(&d, &p, &b);
+    expect_get(&d, CTRL);
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    ok(&d, deploy_json("1.1.0"));
+    expect_feedback(&d, CTRL "/deploymentBase/7/feedback", "7", "closed", "success",
+                    "already running");
+    ok(&d, "");
+    assert_int_equal(airlock_ddi_persist(&d)->action_id, 0);
+    assert_int_equal(airlock_ddi_persist(&d)->last_done, 7);
+    expect_sleep(&d, 300000);
+}
+
+static void test_refused_closing_feedback_stands(void **state)
+{
+    (void)state;
+    airlock_ddi_t d;
+    to_download(&d);
+    airlock_ddi_download_done(&d, AIRLOCK_ERR_BAD_SIGNATURE, "image rejected");
+    expect_feedback(&d, CTRL "/deploymentBase/7/feedback", "7", "closed", "failure",
+                    "image rejected");
+    assert_int_equal(answer(&d, 400, "{\"message\":\"bad\"}"), AIRLOCK_ERR_HTTP);
+    assert_non_null(strstr(airlock_ddi_error(&d), "HTTP 400"));
+    assert_int_equal(airlock_ddi_persist(&d)->action_id, 0);
+    assert_int_equal(airlock_ddi_persist(&d)->last_done, 7);
+    /* the server offers the same action again: not downloaded again */
+    for (int i = 0; i < 2; i++) {
+        expect_sleep(&d, 300000);
+        expect_get(&d, CTRL);
+        ok(&d, POLL_DEPLOY);
+        expect_get(&d, DEPLOY_HREF);
+        ok(&d, deploy_json("1.1.0"));
+    }
+    expect_sleep(&d, 300000);
+
+    /* a refused cancel feedback: the cancel stands too */
+    to_download(&d);
+    airlock_ddi_download_done(&d, AIRLOCK_ERR_NETWORK, NULL);
+    expect_sleep(&d, 1000);
+    expect_get(&d, CTRL);
+    ok(&d, "{\"_links\":{\"cancelAction\":{\"href\":\"" CTRL "/cancelAction/7\"}}}");
+    expect_get(&d, CTRL "/cancelAction/7");
+    ok(&d, "{\"id\":\"7\",\"cancelAction\":{\"stopId\":\"7\"}}");
+    next_req(&d, AIRLOCK_DDI_REQ_ABORT);
+    expect_feedback(&d, CTRL "/cancelAction/7/feedback", "7", "closed", "success", NULL);
+    assert_int_equal(answer(&d, 422, NULL), AIRLOCK_ERR_HTTP);
+    assert_int_equal(airlock_ddi_persist(&d)->action_id, 0);
+    assert_int_equal(airlock_ddi_persist(&d)->last_done, 7);
+    expect_sleep(&d, 300000);
+    expect_get(&d, CTRL);
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    ok(&d, deploy_json("1.1.0"));
+    expect_sleep(&d, 300000);
+
+    /* a refused rejection of a cancel keeps the installing action to report */
+    airlock_ddi_persist_t p = installing_7();
+    airlock_ddi_boot_t b = boot_on("1.1.0");
+    b.confirmed = false;
+    start(&d, &p, &b);
+    expect_get(&d, CTRL);
+    ok(&d, "{\"_links\":{\"cancelAction\":{\"href\":\"" CTRL "/cancelAction/7\"}}}");
+    expect_get(&d, CTRL "/cancelAction/7");
+    ok(&d, "{\"id\":\"7\",\"cancelAction\":{\"stopId\":\"7\"}}");
+    expect_feedback(&d, CTRL "/cancelAction/7/feedback", "7", "rejected", "failure", "too late");
+    assert_int_equal(answer(&d, 400, NULL), AIRLOCK_ERR_HTTP);
+    assert_int_equal(airlock_ddi_persist(&d)->action_id, 7);
+    assert_int_equal(airlock_ddi_persist(&d)->phase, AIRLOCK_DDI_PHASE_INSTALLING);
+    assert_int_equal(airlock_ddi_persist(&d)->last_done, 3);
+}
+
+static void test_cancel_feedback_url_too_long(void **state)
+{
+    (void)state;
+    airlock_ddi_t d;
+    airlock_ddi_boot_t b = boot_on("1.0.0");
+    char href[400], fb[420], poll[600];
+    for (size_t len = 310; len <= 311; len++) {
+        start(&d, NULL, &b);
+        expect_get(&d, CTRL);
+        /* CTRL/xxx...x/cancelAction/7, len characters */
+        size_t pad = len - strlen(CTRL "/") - strlen("/cancelAction/7");
+        snprintf(href, sizeof(href), "%s/%0*d/cancelAction/7", CTRL, (int)pad, 0);
+        assert_int_equal(strlen(href), len);
+        snprintf(poll, sizeof(poll), "{\"_links\":{\"cancelAction\":{\"href\":\"%s\"}}}", href);
+        if (len == 310) {
+            /* 310 + "/feedback" is 319 characters: the longest URL that fits */
+            ok(&d, poll);
+            expect_get(&d, href);
+            ok(&d, "{\"id\":\"7\",\"cancelAction\":{\"stopId\":\"7\"}}");
+            snprintf(fb, sizeof(fb), "%s/feedback", href);
+            expect_feedback(&d, fb, "7", "closed", "success", NULL);
+            ok(&d, "");
+        } else {
+            /* one more: refused and named, never a truncated URL */
+            assert_int_equal(answer(&d, 200, poll), AIRLOCK_ERR_HTTP);
+            assert_non_null(strstr(airlock_ddi_error(&d), "_links.cancelAction.href"));
+            assert_non_null(strstr(airlock_ddi_error(&d), "too long"));
+            expect_sleep(&d, 60000);
+            expect_get(&d, CTRL);
+        }
+    }
 }
 
 int main(void)
@@ -858,6 +1097,12 @@ int main(void)
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_gone_action),
         cmocka_unit_test(test_misuse),
+        cmocka_unit_test(test_deploy_get_failure_polls_again),
+        cmocka_unit_test(test_update_skip),
+        cmocka_unit_test(test_lost_installing_record_on_trial),
+        cmocka_unit_test(test_lost_installing_record_confirmed),
+        cmocka_unit_test(test_refused_closing_feedback_stands),
+        cmocka_unit_test(test_cancel_feedback_url_too_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

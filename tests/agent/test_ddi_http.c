@@ -47,7 +47,10 @@ struct device {
     unsigned sleeps;
     unsigned sleep_limit;  /* stop at this many sleeps */
     bool stop_on_download; /* stop as soon as a download starts */
+    bool stop_on_verified; /* stop as soon as a download is verified */
+    bool no_store;         /* run without hooks.store (the caller stores) */
     bool downloading;
+    bool verified;
     char log[8192];
 };
 
@@ -70,7 +73,7 @@ static int fake_sleep(void *ctx, uint32_t ms)
 static int stop_now(void *ctx)
 {
     struct device *dv = ctx;
-    return dv->stop_on_download && dv->downloading;
+    return (dv->stop_on_download && dv->downloading) || (dv->stop_on_verified && dv->verified);
 }
 
 static void log_line(void *ctx, const char *line)
@@ -79,6 +82,9 @@ static void log_line(void *ctx, const char *line)
     size_t n = strlen(dv->log);
     if (strstr(line, "ddi: downloading")) {
         dv->downloading = true;
+    }
+    if (strstr(line, "ddi: download verified")) {
+        dv->verified = true;
     }
     if (getenv("AIRLOCK_TEST_VERBOSE")) {
         fprintf(stderr, "  [dev] %s\n", line);
@@ -139,7 +145,7 @@ static int boot(struct device *dv, bool healthy)
 static int run(struct device *dv, unsigned sleeps)
 {
     airlock_ddi_http_hooks_t hooks = {
-        .store = store_record,
+        .store = dv->no_store ? NULL : store_record,
         .sleep = fake_sleep,
         .stop = stop_now,
         .log = log_line,
@@ -148,7 +154,7 @@ static int run(struct device *dv, unsigned sleeps)
     };
     dv->sleeps = 0;
     dv->sleep_limit = sleeps;
-    dv->downloading = false;
+    dv->downloading = dv->verified = false;
     return airlock_ddi_http_run(&dv->ddi, &dv->td.cfg, opts(), &hooks);
 }
 
@@ -231,10 +237,24 @@ static void test_update_cycle(void **state)
     uint8_t *v11 = td_image(1, 1, 60000, 2, 0, 0, &key, &len);
     int64_t c1 = campaign_for("fw-1.1.0.img", "1.1.0", v11, len);
     free(v11);
-    assert_int_equal(run(dv, 3), AIRLOCK_DDI_HTTP_INSTALL);
+    /* stopped once verified, then run without a store hook: the request names the artifact */
+    dv->stop_on_verified = true;
+    assert_int_equal(run(dv, 3), AIRLOCK_DDI_HTTP_STOPPED);
+    dv->stop_on_verified = false;
     assert_int_equal(dv->stats.downloads, 1);
     assert_int_equal(dv->stats.last_download_err, 0);
     assert_true(dv->stats.received >= len);
+    dv->no_store = true;
+    int rc;
+    while ((rc = run(dv, 3)) == AIRLOCK_DDI_HTTP_PERSIST) {
+        store_record(dv, airlock_ddi_persist(&dv->ddi));
+    }
+    dv->no_store = false;
+    assert_int_equal(rc, AIRLOCK_DDI_HTTP_INSTALL);
+    assert_int_equal(dv->stats.downloads, 2); /* found whole in the slot, verified again */
+    assert_int_equal(dv->stats.last_download_err, 0);
+    assert_true(airlock_ddi_persist_dirty(&dv->ddi)); /* the caller stores the install */
+    store_record(dv, airlock_ddi_persist(&dv->ddi));
     expect_log(dv, "installed as a trial");
     airlock_ddi_persist_t p;
     assert_int_equal(airlock_ddi_persist_decode(dv->record, &p), 0);
