@@ -97,6 +97,17 @@ static int stream_update(const airlock_boot_cfg_t *cfg, const board_ctl_t *ctl)
     return 0;
 }
 
+/* A flash rule broken this power-on ends the run with its own exit status. */
+static void check_flash_rules(void)
+{
+    cm_flash_t *fl = board_flash();
+    if (fl->violations != 0) {
+        board_printf("app: FLASH RULE broken: error %d at 0x%x\n", fl->last_err,
+                     (unsigned)fl->last_addr);
+        board_exit(BOARD_EXIT_FLASH_RULE);
+    }
+}
+
 int main(void)
 {
     board_init(false);
@@ -159,6 +170,7 @@ int main(void)
     if (ctl->cmd == BOARD_CMD_STREAM && !sh->streamed) {
         sh->streamed = 1;
         if (stream_update(&cfg, ctl) == 0) {
+            check_flash_rules(); /* before the exit or the reset hides a broken rule */
             if (ctl->flags & BOARD_FLAG_STOP_PENDING) {
                 board_printf("app: stopping with the update pending (flash ops %u)\n",
                              (unsigned)sh->ops);
@@ -168,12 +180,7 @@ int main(void)
             cm_system_reset();
         }
     }
-    cm_flash_t *fl = board_flash();
-    if (fl->violations != 0) {
-        board_printf("app: FLASH RULE broken: error %d at 0x%x\n", fl->last_err,
-                     (unsigned)fl->last_addr);
-        board_exit(BOARD_EXIT_FLASH_RULE);
-    }
+    check_flash_rules();
     board_printf("app: done (flash ops this power-on %u)\n", (unsigned)sh->ops);
     board_exit(BOARD_EXIT_OK);
 }
