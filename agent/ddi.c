@@ -1048,16 +1048,20 @@ static int on_deployment(airlock_ddi_t *d, const js_t *j)
         d->action_id = p->action_id;
         return 0;
     }
-    if (running && !d->boot.confirmed && id == p->action_id &&
-        p->phase == AIRLOCK_DDI_PHASE_DOWNLOADING) {
+    if (running && !d->boot.confirmed) {
         /*
-         * Installed, but the record of it was lost (a power cut between
-         * set-pending and storing INSTALLING) and the target runs on trial:
-         * no verdict now; recorded as installing, the next boot reports it.
+         * The target already runs, on trial: installed, but the record of it
+         * was lost (a power cut between set-pending and storing INSTALLING,
+         * or a record that did not survive). No verdict now: recorded as
+         * installing, the next boot reports success or the revert.
          */
+        p->action_id = id;
         p->phase = AIRLOCK_DDI_PHASE_INSTALLING;
+        copy_str(p->version, sizeof(p->version), d->art_version);
+        memcpy(p->sha256, d->art_sha256, sizeof(p->sha256));
+        p->size = d->art_size;
         mark_dirty(d);
-        d->action_id = p->action_id;
+        d->action_id = id;
         return 0;
     }
     /*

@@ -920,6 +920,30 @@ static airlock_ddi_persist_t downloading_7(void)
     return p;
 }
 
+/* No record at all (it did not survive) and the offered version runs on trial: no verdict yet. */
+static void test_no_record_target_on_trial(void **state)
+{
+    (void)state;
+    airlock_ddi_t d;
+    airlock_ddi_boot_t b = boot_on("1.1.0");
+    b.confirmed = false;
+    start(&d, NULL, &b);
+    expect_get(&d, CTRL);
+    ok(&d, POLL_DEPLOY);
+    expect_get(&d, DEPLOY_HREF);
+    ok(&d, deploy_json("1.1.0"));
+    assert_true(airlock_ddi_persist_dirty(&d));
+    airlock_ddi_persist_t p = *airlock_ddi_persist(&d);
+    assert_int_equal(p.action_id, 7);
+    assert_int_equal(p.phase, AIRLOCK_DDI_PHASE_INSTALLING);
+    assert_string_equal(p.version, "1.1.0");
+    expect_sleep(&d, 300000);
+    /* confirmed at the next boot: success */
+    b.confirmed = true;
+    start(&d, &p, &b);
+    expect_feedback(&d, CTRL "/deploymentBase/7/feedback", "7", "closed", "success", NULL);
+}
+
 static void test_lost_installing_record_on_trial(void **state)
 {
     (void)state;
@@ -1100,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_deploy_get_failure_polls_again),
         cmocka_unit_test(test_update_skip),
         cmocka_unit_test(test_lost_installing_record_on_trial),
+        cmocka_unit_test(test_no_record_target_on_trial),
         cmocka_unit_test(test_lost_installing_record_confirmed),
         cmocka_unit_test(test_refused_closing_feedback_stands),
         cmocka_unit_test(test_cancel_feedback_url_too_long),
